@@ -1,0 +1,250 @@
+package companion
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+)
+
+// Entry is the value a table holds for one (origin, key), or, in a change
+// notification, the news that it was removed.
+type Entry struct {
+	Origin EntityID
+	State  State
+	// Version grows with every change of the table: an entry's version is
+	// the table's version at its last change. A publisher that remembers
+	// the version it sent can tell whether its value is still current.
+	Version uint64
+	// Removed is set only in changes handed out by a Watcher.
+	Removed bool
+}
+
+// Table holds the latest state per (origin EID, key). Two peers may assert
+// the same device; keeping their values apart means one of them expiring
+// cannot clear the other's. A Table is safe for concurrent use.
+type Table struct {
+	mu       sync.Mutex
+	origins  map[EntityID]map[Key]Entry
+	version  uint64
+	watchers map[*Watcher]struct{}
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table {
+	return &Table{
+		origins:  make(map[EntityID]map[Key]Entry),
+		watchers: make(map[*Watcher]struct{}),
+	}
+}
+
+// Set stores s as origin's value for s.Key. It reports the stored entry
+// and whether anything changed: setting the value already held is not a
+// change and notifies nobody.
+func (t *Table) Set(origin EntityID, s State) (Entry, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.set(origin, s)
+}
+
+func (t *Table) set(origin EntityID, s State) (Entry, bool) {
+	keys := t.origins[origin]
+	if old, ok := keys[s.Key]; ok && old.State == s {
+		return old, false
+	}
+	if keys == nil {
+		keys = make(map[Key]Entry)
+		t.origins[origin] = keys
+	}
+	t.version++
+	e := Entry{Origin: origin, State: s, Version: t.version}
+	keys[s.Key] = e
+	t.notify(e)
+	return e, true
+}
+
+// Delete removes origin's value for k and reports the entry it removed.
+func (t *Table) Delete(origin EntityID, k Key) (Entry, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.delete(origin, k)
+}
+
+func (t *Table) delete(origin EntityID, k Key) (Entry, bool) {
+	keys := t.origins[origin]
+	old, ok := keys[k]
+	if !ok {
+		return Entry{}, false
+	}
+	delete(keys, k)
+	if len(keys) == 0 {
+		delete(t.origins, origin)
+	}
+	t.version++
+	t.notify(Entry{Origin: origin, State: old.State, Version: t.version, Removed: true})
+	return old, true
+}
+
+// DeleteOrigin removes everything origin asserted (a peer whose
+// publication expired) and returns the removed entries, sorted by key.
+func (t *Table) DeleteOrigin(origin EntityID) []Entry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	removed := sortedEntries(t.origins[origin])
+	for _, e := range removed {
+		t.delete(origin, e.State.Key)
+	}
+	return removed
+}
+
+// Replace makes origin's values of the given kind exactly states: a
+// snapshot taken after a reconnect. Keys of that kind missing from states
+// are removed, changed ones updated, unchanged ones left alone (no
+// notification), so that watchers see only what really moved while the
+// source was away. It reports how many keys changed and how many were
+// removed. When a key appears twice in states, the last one wins.
+func (t *Table) Replace(origin EntityID, kind Kind, states []State) (changed, removed int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	present := make(map[Key]struct{}, len(states))
+	for _, s := range states {
+		if s.Key.Kind != kind {
+			continue
+		}
+		present[s.Key] = struct{}{}
+		if _, ok := t.set(origin, s); ok {
+			changed++
+		}
+	}
+	for _, e := range sortedEntries(t.origins[origin]) {
+		if _, ok := present[e.State.Key]; !ok && e.State.Key.Kind == kind {
+			t.delete(origin, e.State.Key)
+			removed++
+		}
+	}
+	return changed, removed
+}
+
+// Get returns origin's entry for k.
+func (t *Table) Get(origin EntityID, k Key) (Entry, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.origins[origin][k]
+	return e, ok
+}
+
+// Entries returns origin's entries, sorted by key.
+func (t *Table) Entries(origin EntityID) []Entry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return sortedEntries(t.origins[origin])
+}
+
+// Origins returns the origins that hold at least one entry.
+func (t *Table) Origins() []EntityID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]EntityID, 0, len(t.origins))
+	for o := range t.origins {
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(a, b EntityID) int { return slices.Compare(a[:], b[:]) })
+	return out
+}
+
+func sortedEntries(keys map[Key]Entry) []Entry {
+	out := make([]Entry, 0, len(keys))
+	for _, e := range keys {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return compareKeys(a.State.Key, b.State.Key) })
+	return out
+}
+
+func compareKeys(a, b Key) int {
+	if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Name, b.Name)
+}
+
+// notify runs with t.mu held.
+func (t *Table) notify(e Entry) {
+	for w := range t.watchers {
+		w.offer(e)
+	}
+}
+
+// Watch returns a Watcher of changes whose (origin, key) pass match (nil
+// matches all). Changes are coalesced per (origin, key): a watcher that
+// falls behind holds at most one pending change per key, the newest, so a
+// slow consumer costs bounded memory and never misses a latest value.
+func (t *Table) Watch(match func(origin EntityID, k Key) bool) *Watcher {
+	w := &Watcher{
+		table:   t,
+		match:   match,
+		signal:  make(chan struct{}, 1),
+		pending: make(map[originKey]int),
+	}
+	t.mu.Lock()
+	t.watchers[w] = struct{}{}
+	t.mu.Unlock()
+	return w
+}
+
+type originKey struct {
+	origin EntityID
+	key    Key
+}
+
+// Watcher collects a table's changes for one consumer.
+type Watcher struct {
+	table  *Table
+	match  func(EntityID, Key) bool
+	signal chan struct{}
+
+	mu      sync.Mutex
+	order   []Entry           // pending changes, oldest first
+	pending map[originKey]int // index into order
+}
+
+// C receives a value whenever changes are pending. One receive may stand
+// for many changes: call Changes to take them all.
+func (w *Watcher) C() <-chan struct{} { return w.signal }
+
+// Changes takes the pending changes, oldest first, one per (origin, key)
+// carrying its newest value.
+func (w *Watcher) Changes() []Entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.order
+	w.order = nil
+	clear(w.pending)
+	return out
+}
+
+// Close stops the watcher; pending changes are discarded.
+func (w *Watcher) Close() {
+	w.table.mu.Lock()
+	delete(w.table.watchers, w)
+	w.table.mu.Unlock()
+	w.Changes()
+}
+
+func (w *Watcher) offer(e Entry) {
+	if w.match != nil && !w.match(e.Origin, e.State.Key) {
+		return
+	}
+	ok := originKey{e.Origin, e.State.Key}
+	w.mu.Lock()
+	if i, found := w.pending[ok]; found {
+		w.order[i] = e
+	} else {
+		w.pending[ok] = len(w.order)
+		w.order = append(w.order, e)
+	}
+	w.mu.Unlock()
+	select {
+	case w.signal <- struct{}{}:
+	default:
+	}
+}
