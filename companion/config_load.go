@@ -1,0 +1,1211 @@
+package companion
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ConfigError is one problem in a configuration file. Warnings use the same
+// type. Messages never contain secret values.
+type ConfigError struct {
+	File string
+	Line int    // 1-based; 0 when the problem has no line (a missing section)
+	Key  string // full dotted key, e.g. `peer "instance2".publish.server_uri`; empty for syntax errors
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// ConfigErrors is every problem found in a file, sorted by line.
+type ConfigErrors []*ConfigError
+
+func (es ConfigErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// LoadConfig reads and validates the TOML file at path. On validation
+// problems it returns ConfigErrors listing all of them, together with the
+// partly filled Config, whose Warnings are still worth showing.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig validates data as the contents of file. file is used in
+// messages, and relative secret and certificate paths are read relative to
+// its directory (not the working directory, which a service manager sets to
+// something arbitrary).
+func ParseConfig(file string, data []byte) (*Config, error) {
+	var root map[string]any
+	if _, err := toml.Decode(string(data), &root); err != nil {
+		return nil, ConfigErrors{syntaxError(file, err)}
+	}
+	l := &loader{file: file, dir: filepath.Dir(file), idx: indexLines(string(data))}
+	cfg := l.load(root)
+	sortByLine(l.errs)
+	sortByLine(l.warns)
+	cfg.Warnings = l.warns
+	if len(l.errs) > 0 {
+		return cfg, l.errs
+	}
+	return cfg, nil
+}
+
+func sortByLine(es []*ConfigError) {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+}
+
+// syntaxError turns a TOML parse error into a message that repeats nothing
+// of the input: toml's messages quote the offending text, which may be a
+// secret on a line missing its quotes.
+func syntaxError(file string, err error) *ConfigError {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return &ConfigError{File: file, Msg: "TOML syntax error"}
+	}
+	return &ConfigError{File: file, Line: pe.Position.Line, Msg: "TOML syntax error: " + describeParseError(pe.Message)}
+}
+
+// describeParseError maps toml's messages (lex.go, parse.go of v1.6.0) to
+// fixed texts, so nothing from the input can get through.
+func describeParseError(msg string) string {
+	for _, d := range []struct{ prefix, text string }{
+		{"unexpected EOF", "unexpected end of file (an unclosed string, array or table?)"},
+		{"expected a top-level item to end with", "unexpected text after the value (values are one per line; strings need quotes)"},
+		{"expected end of table array name", "bad table header"},
+		{"unexpected end of table name", "bad table header (empty name)"},
+		{"unexpected table separator", "bad table header (empty name)"},
+		{"expected '.' or ']' to end table name", "bad table header"},
+		{"expected value but found", "expected a value (strings need quotes)"},
+		{"unexpected '=': key name appears blank", "missing key before '='"},
+		{"unexpected '.'", "bad key"},
+		{"unexpected '='", "bad key"},
+		{"expected '.' or '='", "expected '=' after the key"},
+		{"floats must start with a digit", "bad number"},
+		{"invalid float", "bad number"},
+		{"Invalid float", "bad number"},
+		{"Invalid integer", "bad number"},
+		{"cannot use sign with non-decimal", "bad number"},
+		{"expected a digit", "bad number"},
+		{"not a binary number", "bad number"},
+		{"not an octal number", "bad number"},
+		{"not a hexadecimal number", "bad number"},
+		{"unexpected comma", "unexpected comma"},
+		{"expected a comma (',') or array terminator", "bad array (missing ',' or ']')"},
+		{"expected a comma or an inline table terminator", "bad inline table (missing ',' or '}')"},
+		{"newlines not allowed within inline tables", "inline tables must be on one line"},
+		{"strings cannot contain newlines", "string not closed on its line (use \"\"\" or ''' for multi-line strings)"},
+		{"invalid escape", "bad escape sequence in a string"},
+		{"expected two hexadecimal digits", "bad escape sequence in a string"},
+		{"expected four hexadecimal digits", "bad escape sequence in a string"},
+		{"expected eight hexadecimal digits", "bad escape sequence in a string"},
+		{"Escaped character", "bad escape sequence in a string"},
+		{"TOML files cannot contain control characters", "control character in the file"},
+		{"invalid UTF-8", "invalid UTF-8"},
+		{"invalid datetime", "bad date or time"},
+		{"Key '", "key or table defined twice"},
+	} {
+		if strings.HasPrefix(msg, d.prefix) {
+			return d.text
+		}
+	}
+	switch {
+	case strings.Contains(msg, "is out of range"), strings.Contains(msg, "out of the safe"):
+		return "number out of range"
+	case strings.Contains(msg, "is not a table"):
+		return "key or table defined twice"
+	}
+	return "invalid TOML"
+}
+
+type loader struct {
+	file  string
+	dir   string
+	idx   *lineIndex
+	errs  ConfigErrors
+	warns []*ConfigError
+
+	eidAuto bool // eid absent or "auto", as opposed to invalid
+}
+
+func (l *loader) errorf(line int, key, format string, args ...any) {
+	l.errs = append(l.errs, &ConfigError{File: l.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) warnf(line int, key, format string, args ...any) {
+	l.warns = append(l.warns, &ConfigError{File: l.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// section is one TOML table being validated.
+type section struct {
+	l     *loader
+	m     map[string]any
+	path  []string // index path
+	name  string   // key prefix in messages; "" at the top level
+	known []string
+}
+
+func subPath(path []string, more ...string) []string {
+	return append(append([]string(nil), path...), more...)
+}
+
+func (s *section) key(k string) string {
+	if s.name == "" {
+		return k
+	}
+	return s.name + "." + k
+}
+
+func (s *section) header() int { return s.l.idx.line(s.path...) }
+
+// line of key k, or of the table header when k is not in the file.
+func (s *section) line(k string) int {
+	if n := s.l.idx.line(subPath(s.path, k)...); n > 0 {
+		return n
+	}
+	return s.header()
+}
+
+func (s *section) errorf(k, format string, args ...any) {
+	s.l.errorf(s.line(k), s.key(k), format, args...)
+}
+
+func (s *section) warnf(k, format string, args ...any) {
+	s.l.warnf(s.line(k), s.key(k), format, args...)
+}
+
+func (s *section) has(k string) bool {
+	_, ok := s.m[k]
+	return ok
+}
+
+// require reports a missing key at the table header.
+func (s *section) require(k string) bool {
+	if s.has(k) {
+		return true
+	}
+	s.l.errorf(s.header(), s.key(k), "missing (required)")
+	return false
+}
+
+func (s *section) typeError(k, want string, v any) {
+	s.errorf(k, "must be %s, not %s", want, tomlType(v))
+}
+
+func tomlType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case time.Time:
+		return "a date/time"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// str returns the string at k; ok is false when k is absent or not a string
+// (which is reported).
+func (s *section) str(k string) (string, bool) {
+	v, ok := s.m[k]
+	if !ok {
+		return "", false
+	}
+	str, ok := v.(string)
+	if !ok {
+		s.typeError(k, "a string", v)
+	}
+	return str, ok
+}
+
+func (s *section) boolean(k string) (bool, bool) {
+	v, ok := s.m[k]
+	if !ok {
+		return false, false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		s.typeError(k, "a boolean (true or false)", v)
+	}
+	return b, ok
+}
+
+func (s *section) integer(k string) (int64, bool) {
+	v, ok := s.m[k]
+	if !ok {
+		return 0, false
+	}
+	n, ok := v.(int64)
+	if !ok {
+		s.typeError(k, "an integer", v)
+	}
+	return n, ok
+}
+
+// strings returns the array of strings at k, with the index path of each
+// element for messages.
+func (s *section) strings(k string) ([]string, bool) {
+	v, ok := s.m[k]
+	if !ok {
+		return nil, false
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		s.typeError(k, "an array of strings", v)
+		return nil, false
+	}
+	out := make([]string, 0, len(arr))
+	good := true
+	for i, e := range arr {
+		str, ok := e.(string)
+		if !ok {
+			s.elemErrorf(k, i, "must be a string, not %s", tomlType(e))
+			good = false
+		}
+		out = append(out, str)
+	}
+	return out, good
+}
+
+func (s *section) elemLine(k string, i int) int {
+	if n := s.l.idx.line(subPath(s.path, k, elem(i))...); n > 0 {
+		return n
+	}
+	return s.line(k)
+}
+
+func (s *section) elemKey(k string, i int) string { return fmt.Sprintf("%s[%d]", s.key(k), i+1) }
+
+func (s *section) elemErrorf(k string, i int, format string, args ...any) {
+	s.l.errorf(s.elemLine(k, i), s.elemKey(k, i), format, args...)
+}
+
+// table returns the sub-table at k, nil when absent or not a table.
+func (s *section) table(k string, known ...string) *section {
+	v, ok := s.m[k]
+	if !ok {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		s.typeError(k, "a table", v)
+		return nil
+	}
+	return &section{l: s.l, m: m, path: subPath(s.path, k), name: s.key(k), known: known}
+}
+
+// tables returns the array of tables at k ([[k]] or k = [{...}, ...]).
+func (s *section) tables(k string) ([]map[string]any, bool) {
+	v, ok := s.m[k]
+	if !ok {
+		return nil, false
+	}
+	switch v := v.(type) {
+	case []map[string]any:
+		return v, true
+	case []any:
+		out := make([]map[string]any, len(v))
+		for i, e := range v {
+			m, ok := e.(map[string]any)
+			if !ok {
+				s.errorf(k, "must be an array of tables: write [[%s]] sections", k)
+				return nil, false
+			}
+			out[i] = m
+		}
+		return out, true
+	}
+	s.errorf(k, "must be an array of tables: write [[%s]], not [%s]", k, k)
+	return nil, false
+}
+
+// checkKnown reports keys the schema does not have. Keys are matched
+// case-sensitively, as TOML does; a near miss gets a suggestion.
+func (s *section) checkKnown() {
+	var unknown []string
+	for k := range s.m {
+		if !containsString(s.known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		what := "unknown key"
+		if _, ok := s.m[k].(map[string]any); ok {
+			what = "unknown table"
+		}
+		if alt := suggest(k, s.known); alt != "" {
+			s.errorf(k, "%s (did you mean %q?)", what, alt)
+		} else {
+			s.errorf(k, "%s (known: %s)", what, strings.Join(s.known, ", "))
+		}
+	}
+}
+
+func suggest(k string, known []string) string {
+	best, bestDist := "", 3
+	for _, c := range known {
+		if strings.EqualFold(k, c) {
+			return c
+		}
+		if d := editDistance(strings.ToLower(k), c); d < bestDist && d <= max(1, len(c)/3) {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// secret reads one of base, base_env, base_file.
+func (s *section) secret(base string) (sec Secret, set bool) {
+	keys := []string{base, base + "_env", base + "_file"}
+	var present []string
+	for _, k := range keys {
+		if s.has(k) {
+			present = append(present, k)
+		}
+	}
+	if len(present) == 0 {
+		return Secret{}, false
+	}
+	if len(present) > 1 {
+		last := present[0]
+		for _, k := range present {
+			if s.line(k) > s.line(last) {
+				last = k
+			}
+		}
+		s.errorf(last, "set only one of %s, %s_env or %s_file (found %s)", base, base, base, strings.Join(present, " and "))
+		return Secret{}, true
+	}
+	k := present[0]
+	v, ok := s.str(k)
+	if !ok {
+		return Secret{}, true
+	}
+	switch k {
+	case base:
+		if v == "" {
+			s.errorf(k, "is empty")
+			return Secret{}, true
+		}
+		return NewSecret(v, "inline"), true
+	case base + "_env":
+		if v == "" {
+			s.errorf(k, "names no environment variable")
+			return Secret{}, true
+		}
+		val, ok := os.LookupEnv(v)
+		switch {
+		case !ok:
+			s.errorf(k, "environment variable %s is not set", v)
+		case val == "":
+			s.errorf(k, "environment variable %s is empty", v)
+		default:
+			return NewSecret(val, "env "+v), true
+		}
+		return Secret{}, true
+	default:
+		if v == "" {
+			s.errorf(k, "names no file")
+			return Secret{}, true
+		}
+		path := s.l.resolve(v)
+		data, err := readSecretFile(path)
+		if err != nil {
+			s.errorf(k, "cannot read %s: %s", path, reason(err))
+			return Secret{}, true
+		}
+		val := string(data)
+		if strings.HasSuffix(val, "\r\n") {
+			val = val[:len(val)-2]
+		} else {
+			val = strings.TrimSuffix(val, "\n")
+		}
+		if val == "" {
+			s.errorf(k, "file %s is empty", path)
+			return Secret{}, true
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			s.warnf(k, "file %s is readable by every user of this host (chmod o-r)", path)
+		}
+		return NewSecret(val, "file "+path), true
+	}
+}
+
+// credentials reads a username with its password (or secret): both or
+// neither, or both when required.
+func (s *section) credentials(userKey, base string, required bool) (string, Secret) {
+	user, hasUser := s.str(userKey)
+	sec, hasSec := s.secret(base)
+	if hasUser && user == "" {
+		s.errorf(userKey, "is empty")
+		return "", Secret{}
+	}
+	switch {
+	case required && !s.has(userKey):
+		s.require(userKey)
+	case hasUser && !hasSec:
+		s.errorf(userKey, "needs %s, %s_env or %s_file", base, base, base)
+	case hasSec && !s.has(userKey):
+		for _, k := range []string{base, base + "_env", base + "_file"} {
+			if s.has(k) {
+				s.errorf(k, "needs %s", userKey)
+				break
+			}
+		}
+	}
+	return user, sec
+}
+
+// readSecretFile refuses devices and FIFOs, which could block or never end.
+func readSecretFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if fi.Size() > 64<<10 {
+		return nil, errors.New("larger than 64 KiB, not a secret")
+	}
+	return os.ReadFile(path)
+}
+
+func checkReadable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return errors.New("not a regular file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func (l *loader) resolve(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(l.dir, path)
+}
+
+// reason is the cause of a file error without the operation and path.
+func reason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func (s *section) filter(k string) Filter {
+	p, ok := s.str(k)
+	if !ok {
+		return Filter{}
+	}
+	f, err := CompileFilter(p)
+	if err != nil {
+		s.errorf(k, "%v", err)
+	}
+	return f
+}
+
+func (l *loader) load(root map[string]any) *Config {
+	cfg := &Config{File: l.file}
+	rs := &section{l: l, m: root, known: []string{"companion", "ami", "ari", "apply", "peer", "sorcery"}}
+	rs.checkKnown()
+
+	if node := rs.table("companion", "name", "eid", "sip_listen", "tls_cert_file", "tls_key_file"); node != nil {
+		l.node(node, &cfg.Node)
+	} else if !rs.has("companion") {
+		l.errorf(0, "companion", "missing section [companion] (name is required)")
+	}
+	if s := rs.table("ami", "address", "username", "secret", "secret_env", "secret_file", "reconnect_interval"); s != nil {
+		cfg.AMI = l.ami(s)
+	}
+	if s := rs.table("ari", "url", "username", "password", "password_env", "password_file"); s != nil {
+		cfg.ARI = l.ari(s)
+	}
+	apply := rs.table("apply", "device_state", "device_name", "mailbox_state")
+	if apply == nil {
+		apply = &section{l: l, m: map[string]any{}, path: []string{"apply"}, name: "apply"}
+	}
+	l.apply(apply, &cfg.Apply)
+	if peers, ok := rs.tables("peer"); ok {
+		l.peers(rs, peers, cfg)
+	}
+	if objs, ok := rs.tables("sorcery"); ok {
+		l.sorcery(objs, cfg)
+	}
+	l.crossCheck(rs, apply, cfg)
+	return cfg
+}
+
+func (l *loader) node(s *section, n *NodeConfig) {
+	s.checkKnown()
+	if s.require("name") {
+		if name, ok := s.str("name"); ok {
+			if strings.TrimSpace(name) == "" {
+				s.errorf("name", "is empty")
+			}
+			n.Name = name
+		}
+	}
+	v, ok := s.str("eid")
+	l.eidAuto = !s.has("eid") || v == "auto"
+	if ok && v != "auto" {
+		eid, err := ParseEntityID(v)
+		switch {
+		case err != nil:
+			s.errorf("eid", "want \"auto\" or six hex byte pairs such as \"02:42:ac:11:00:02\"")
+		case eid.IsZero():
+			s.errorf("eid", "00:00:00:00:00:00 is not a usable Entity ID")
+		default:
+			n.EID = eid
+		}
+	}
+	if list, ok := s.strings("sip_listen"); ok {
+		seen := map[string]int{}
+		for i, v := range list {
+			ln, err := parseListener(v)
+			if err != nil {
+				s.elemErrorf("sip_listen", i, "%v", err)
+				continue
+			}
+			if j, dup := seen[ln.String()]; dup {
+				s.elemErrorf("sip_listen", i, "%s is already listed (sip_listen[%d])", ln, j+1)
+				continue
+			}
+			seen[ln.String()] = i
+			n.SIPListen = append(n.SIPListen, ln)
+		}
+	}
+	needTLS := false
+	for _, ln := range n.SIPListen {
+		needTLS = needTLS || ln.Transport == "tls"
+	}
+	for _, k := range []string{"tls_cert_file", "tls_key_file"} {
+		v, ok := s.str(k)
+		switch {
+		case !ok && needTLS && !s.has(k):
+			s.errorf(k, "required by the tls:// listener")
+		case !ok:
+		case v == "":
+			s.errorf(k, "is empty")
+		default:
+			path := s.l.resolve(v)
+			if err := checkReadable(path); err != nil {
+				s.errorf(k, "cannot read %s: %s", path, reason(err))
+			}
+			if !needTLS {
+				s.warnf(k, "unused: no tls:// listener in sip_listen")
+			}
+			if k == "tls_cert_file" {
+				n.TLSCertFile = path
+			} else {
+				n.TLSKeyFile = path
+			}
+		}
+	}
+}
+
+// parseListener reads "udp://host:port", "tcp://..." or "tls://...".
+func parseListener(v string) (Listener, error) {
+	const want = "want udp://host:port, tcp://host:port or tls://host:port"
+	scheme, hp, ok := strings.Cut(v, "://")
+	if !ok {
+		return Listener{}, fmt.Errorf("%q: %s", v, want)
+	}
+	switch scheme {
+	case "udp", "tcp", "tls":
+	default:
+		return Listener{}, fmt.Errorf("%q: transport must be udp, tcp or tls", v)
+	}
+	host, port, err := splitHostPort(hp)
+	if err != nil {
+		return Listener{}, fmt.Errorf("%q: %v", v, err)
+	}
+	if port == 0 {
+		return Listener{}, fmt.Errorf("%q: port required (%s)", v, want)
+	}
+	return Listener{Transport: scheme, Host: host, Port: port}, nil
+}
+
+func (l *loader) ami(s *section) *AMIConfig {
+	s.checkKnown()
+	a := &AMIConfig{Address: DefaultAMIAddress, ReconnectInterval: DefaultAMIReconnectInterval}
+	if v, ok := s.str("address"); ok {
+		host, port, err := net.SplitHostPort(v)
+		n, perr := strconv.Atoi(port)
+		if err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			s.errorf("address", "want host:port, e.g. \"127.0.0.1:5038\"")
+		} else {
+			a.Address = v
+		}
+	}
+	a.Username, a.Secret = s.credentials("username", "secret", true)
+	if v, ok := s.m["reconnect_interval"]; ok {
+		str, isStr := v.(string)
+		d, err := time.ParseDuration(str)
+		switch {
+		case !isStr:
+			s.typeError("reconnect_interval", "a duration string such as \"2s\"", v)
+		case err != nil:
+			s.errorf("reconnect_interval", "want a duration such as \"2s\" or \"500ms\"")
+		case d <= 0:
+			s.errorf("reconnect_interval", "must be greater than zero")
+		default:
+			a.ReconnectInterval = d
+		}
+	}
+	return a
+}
+
+func (l *loader) ari(s *section) *ARIConfig {
+	s.checkKnown()
+	a := &ARIConfig{URL: DefaultARIURL}
+	if v, ok := s.str("url"); ok {
+		// url.Parse errors quote the input, which could hold credentials.
+		u, err := url.Parse(v)
+		switch {
+		case err != nil:
+			s.errorf("url", "not a URL; want e.g. \"http://127.0.0.1:8088/ari\"")
+		case u.User != nil:
+			s.errorf("url", "must not contain credentials; set username and password")
+		case u.Scheme != "http" && u.Scheme != "https":
+			s.errorf("url", "scheme must be http or https")
+		case u.Host == "" || u.Hostname() == "":
+			s.errorf("url", "has no host")
+		case u.RawQuery != "" || u.Fragment != "":
+			s.errorf("url", "must not have a query or fragment")
+		default:
+			a.URL = strings.TrimRight(v, "/")
+			if !strings.HasSuffix(u.Path, "/ari") && !strings.HasSuffix(u.Path, "/ari/") {
+				s.warnf("url", "path does not end in /ari, where Asterisk serves ARI (unless http.conf sets a prefix)")
+			}
+		}
+	}
+	a.Username, a.Password = s.credentials("username", "password", true)
+	return a
+}
+
+func (l *loader) apply(s *section, a *ApplyConfig) {
+	s.checkKnown()
+	mode := func(k string) ApplyMode {
+		v, ok := s.str(k)
+		if !ok {
+			return ApplyAMI
+		}
+		switch m := ApplyMode(v); m {
+		case ApplyAMI, ApplyARI, ApplyNone:
+			return m
+		}
+		s.errorf(k, "must be \"ami\", \"ari\" or \"none\"")
+		return ApplyAMI
+	}
+	a.DeviceState = mode("device_state")
+	a.MailboxState = mode("mailbox_state")
+	switch a.DeviceState {
+	case ApplyAMI:
+		a.DeviceName = DefaultAMIDeviceName
+	case ApplyARI:
+		a.DeviceName = DefaultARIDeviceName
+	}
+	v, ok := s.str("device_name")
+	if !ok {
+		return
+	}
+	if a.DeviceState == ApplyNone {
+		s.warnf("device_name", "unused: apply.device_state is \"none\"")
+		return
+	}
+	if err := checkDeviceName(v, a.DeviceState); err != nil {
+		s.errorf("device_name", "%v", err)
+		return
+	}
+	a.DeviceName = DeviceNameTemplate(v)
+}
+
+func checkDeviceName(t string, mode ApplyMode) error {
+	prefix, why := "Custom:", "AMI can set only Custom: devices"
+	if mode == ApplyARI {
+		prefix, why = "Stasis:", "ARI can set only Stasis: devices"
+	}
+	if !strings.HasPrefix(t, prefix) {
+		return fmt.Errorf("must start with %q when device_state = %q (%s)", prefix, mode, why)
+	}
+	rest := t
+	hasDevice := false
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return fmt.Errorf("unclosed '{'")
+		}
+		switch ph := rest[i : i+j+1]; ph {
+		case "{device}":
+			hasDevice = true
+		case "{peer}", "{eid}":
+		default:
+			return fmt.Errorf("unknown placeholder %s (use {device}, {peer}, {eid})", ph)
+		}
+		rest = rest[i+j+1:]
+	}
+	if !hasDevice {
+		return fmt.Errorf("must contain {device}, or every remote device would land on one local device")
+	}
+	return nil
+}
+
+var peerKeys = []string{"name", "publish", "accept"}
+var publishKeys = []string{"server_uri", "device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter",
+	"expiration", "from_uri", "to_uri", "username", "password", "password_env", "password_file"}
+var acceptKeys = []string{"resource", "match", "username", "password", "password_env", "password_file",
+	"device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter", "refresh"}
+
+func (l *loader) peers(rs *section, peers []map[string]any, cfg *Config) {
+	names := map[string]int{}     // name -> line
+	resources := map[string]int{} // resource -> line
+	for i, m := range peers {
+		ps := &section{l: l, m: m, path: []string{"peer", elem(i)}, name: fmt.Sprintf("peer[%d]", i+1), known: peerKeys}
+		var p PeerConfig
+		if ps.require("name") {
+			if name, ok := ps.str("name"); ok {
+				switch {
+				case name == "":
+					ps.errorf("name", "is empty")
+				case strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+					ps.errorf("name", "must not contain spaces or control characters")
+				default:
+					p.Name = name
+					if m, ok := rs.m["companion"].(map[string]any); ok && m["name"] == name {
+						ps.warnf("name", "is this node's own name (companion.name): a copy of the other side's file?")
+					}
+					// A duplicate keeps its index, so messages tell the two apart.
+					if first, dup := names[name]; dup {
+						ps.errorf("name", "duplicate peer name %q (first at line %d)", name, first)
+					} else {
+						names[name] = ps.line("name")
+						ps.name = fmt.Sprintf("peer %q", name)
+					}
+				}
+			}
+		}
+		ps.checkKnown()
+		if s := ps.table("publish", publishKeys...); s != nil {
+			p.Publish = l.publish(s)
+		}
+		if s := ps.table("accept", acceptKeys...); s != nil {
+			p.Accept = l.accept(s, p.Name, p.Publish != nil)
+			if r := p.Accept.Resource; r != "" {
+				if first, dup := resources[r]; dup {
+					s.errorf("resource", "resource %q is already used by another peer (line %d)", r, first)
+				} else {
+					resources[r] = s.line("resource")
+				}
+			}
+		}
+		if p.Publish == nil && p.Accept == nil && !ps.has("publish") && !ps.has("accept") {
+			l.warnf(ps.header(), ps.name, "has neither [peer.publish] nor [peer.accept]: it does nothing")
+		}
+		cfg.Peers = append(cfg.Peers, p)
+	}
+}
+
+func (l *loader) publish(s *section) *PublishConfig {
+	s.checkKnown()
+	p := &PublishConfig{Expiration: DefaultPublishExpiration}
+	if s.require("server_uri") {
+		if v, ok := s.str("server_uri"); ok {
+			u, err := ParseSIPURI(v)
+			switch {
+			case err != nil:
+				s.errorf("server_uri", "%v", err)
+			case u.User == "":
+				s.errorf("server_uri", "needs a user part, the resource the peer accepts publications on (sip:RESOURCE@host)")
+			default:
+				p.ServerURI = u
+			}
+		}
+	}
+	p.FromURI, p.ToURI = p.ServerURI.Identity(), p.ServerURI.Identity()
+	for _, k := range []string{"from_uri", "to_uri"} {
+		if v, ok := s.str(k); ok {
+			u, err := ParseSIPURI(v)
+			if err != nil {
+				s.errorf(k, "%v", err)
+				continue
+			}
+			if k == "from_uri" {
+				p.FromURI = u
+			} else {
+				p.ToURI = u
+			}
+		}
+	}
+	p.DeviceState, _ = s.boolean("device_state")
+	p.MailboxState, _ = s.boolean("mailbox_state")
+	p.DeviceStateFilter = s.filter("device_state_filter")
+	p.MailboxStateFilter = s.filter("mailbox_state_filter")
+	if n, ok := s.integer("expiration"); ok {
+		switch {
+		case n < 1:
+			s.errorf("expiration", "must be at least 1 (seconds)")
+		case n > math.MaxInt32:
+			s.errorf("expiration", "too large (seconds)")
+		default:
+			if n < 60 {
+				s.warnf("expiration", "%d seconds is short: a receiver with a higher minimum answers 423 Interval Too Brief, and refreshes come that often", n)
+			}
+			p.Expiration = time.Duration(n) * time.Second
+		}
+	}
+	p.Username, p.Password = s.credentials("username", "password", false)
+	if s.offOrAbsent("device_state") && s.offOrAbsent("mailbox_state") {
+		l.warnf(s.header(), s.name, "sends nothing: set device_state = true and/or mailbox_state = true (both default to false)")
+	}
+	warnIdleFilter(s, p.DeviceState, "device_state")
+	warnIdleFilter(s, p.MailboxState, "mailbox_state")
+	return p
+}
+
+// offOrAbsent is true for a switch that is false or unset, not for one of
+// the wrong type (already reported).
+func (s *section) offOrAbsent(k string) bool {
+	v, ok := s.m[k]
+	return !ok || v == false
+}
+
+func warnIdleFilter(s *section, on bool, k string) {
+	if !on && s.has(k+"_filter") {
+		if v, _ := s.m[k+"_filter"].(string); v != "" {
+			s.warnf(k+"_filter", "has no effect: %s is not true", k)
+		}
+	}
+}
+
+func (l *loader) accept(s *section, peer string, hasPublish bool) *AcceptConfig {
+	s.checkKnown()
+	a := &AcceptConfig{Resource: peer}
+	if v, ok := s.str("resource"); ok {
+		if !validURIUser(v) {
+			s.errorf("resource", "must be a valid SIP URI user part (letters, digits, - _ . ! ~ * ' ( ) and %%HH)")
+		}
+		a.Resource = v
+	} else if !s.has("resource") && peer != "" && !validURIUser(peer) {
+		s.errorf("resource", "defaults to the peer name, which is not a valid SIP URI user part: set resource")
+	}
+	if list, ok := s.strings("match"); ok {
+		for i, v := range list {
+			p, err := parseMatch(v)
+			if err != nil {
+				s.elemErrorf("match", i, "%v", err)
+				continue
+			}
+			if p != p.Masked() {
+				s.l.warnf(s.elemLine("match", i), s.elemKey("match", i), "%s has host bits set; read as %s", v, p.Masked())
+				p = p.Masked()
+			}
+			a.Match = append(a.Match, p)
+		}
+	}
+	a.Username, a.Password = s.credentials("username", "password", false)
+	a.DeviceState, _ = s.boolean("device_state")
+	a.MailboxState, _ = s.boolean("mailbox_state")
+	a.DeviceStateFilter = s.filter("device_state_filter")
+	a.MailboxStateFilter = s.filter("mailbox_state_filter")
+	a.Refresh, _ = s.boolean("refresh")
+	if !s.has("match") && !s.has("username") {
+		l.errorf(s.header(), s.name, "accepts publications from anyone: set match (source addresses) and/or username (digest auth); "+
+			"to allow every address, say so: match = [\"0.0.0.0/0\", \"::/0\"]")
+	} else if v, ok := s.m["match"].([]any); ok && len(v) == 0 && !s.has("username") {
+		s.errorf("match", "is empty and there is no username: nobody could publish")
+	}
+	if a.Refresh && !hasPublish {
+		s.errorf("refresh", "needs [peer.publish]: refresh requests and the answers to them go out through the publisher")
+	}
+	if s.offOrAbsent("device_state") && s.offOrAbsent("mailbox_state") {
+		l.warnf(s.header(), s.name, "applies nothing: set device_state = true and/or mailbox_state = true (both default to false, as in Asterisk; "+
+			"the peer's PUBLISHes are answered 200 and dropped)")
+	}
+	warnIdleFilter(s, a.DeviceState, "device_state")
+	warnIdleFilter(s, a.MailboxState, "mailbox_state")
+	return a
+}
+
+// parseMatch reads an address (a /32 or /128) or a CIDR.
+func parseMatch(v string) (netip.Prefix, error) {
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return p, fmt.Errorf("%q is not an IP address or CIDR", v)
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR (host names are not resolved)", v)
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q: zones are not allowed", v)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (l *loader) sorcery(objs []map[string]any, cfg *Config) {
+	seen := map[string]int{}
+	for i, m := range objs {
+		s := &section{l: l, m: m, path: []string{"sorcery", elem(i)}, name: fmt.Sprintf("sorcery[%d]", i+1),
+			known: []string{"class", "type", "id", "fields"}}
+		s.checkKnown()
+		o := SorceryObject{Line: s.header()}
+		good := true
+		for _, k := range []string{"class", "type", "id"} {
+			if !s.require(k) {
+				good = false
+				continue
+			}
+			v, ok := s.str(k)
+			if !ok {
+				good = false
+				continue
+			}
+			if err := checkPathSegment(v); err != nil {
+				s.errorf(k, "%v", err)
+				good = false
+			}
+			switch k {
+			case "class":
+				o.Class = v
+			case "type":
+				o.Type = v
+			default:
+				o.ID = v
+			}
+		}
+		if good {
+			if first, dup := seen[o.Path()]; dup {
+				l.errorf(o.Line, s.name, "%s is already defined (line %d)", o.Path(), first)
+			} else {
+				seen[o.Path()] = o.Line
+			}
+		}
+		if fs := s.table("fields"); fs != nil {
+			o.Fields = l.sorceryFields(fs)
+		}
+		if good && o.Class == "res_pjsip" && o.Type == "endpoint" {
+			if _, ok := o.Field("allow"); !ok {
+				l.warnf(o.Line, s.name, "endpoint without allow: Asterisk accepts the PUT, but an endpoint without codecs cannot be read back")
+			}
+		}
+		cfg.Sorcery = append(cfg.Sorcery, o)
+	}
+}
+
+func (l *loader) sorceryFields(s *section) []SorceryField {
+	order := append([]string(nil), s.l.idx.keys(s.path...)...)
+	var rest []string
+	for k := range s.m {
+		if !containsString(order, k) {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	var out []SorceryField
+	for _, k := range append(order, rest...) {
+		v, ok := s.m[k]
+		if !ok {
+			continue
+		}
+		if k == "" {
+			s.errorf(k, "field name is empty")
+			continue
+		}
+		var val string
+		switch v := v.(type) {
+		case string:
+			val = v
+		case int64:
+			val = strconv.FormatInt(v, 10)
+		case bool:
+			val = "no"
+			if v {
+				val = "yes"
+			}
+		case float64:
+			s.errorf(k, "must be a string, integer or boolean, not a float (write it as a string, e.g. \"3.0\")")
+			continue
+		default:
+			s.errorf(k, "must be a string, integer or boolean, not %s", tomlType(v))
+			continue
+		}
+		out = append(out, SorceryField{Name: k, Value: val})
+	}
+	return out
+}
+
+// checkPathSegment allows only RFC 3986 unreserved characters: the ARI
+// client puts class, type and id into the URL path unescaped.
+func checkPathSegment(v string) error {
+	if v == "" {
+		return fmt.Errorf("is empty")
+	}
+	for _, r := range v {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r >= '0' && r <= '9', strings.ContainsRune("-._~", r):
+		default:
+			return fmt.Errorf("%q is not allowed: only A-Z a-z 0-9 - . _ ~ can go unescaped into the ARI URL path", r)
+		}
+	}
+	return nil
+}
+
+// crossCheck finds problems that span sections.
+func (l *loader) crossCheck(rs *section, apply *section, cfg *Config) {
+	node := &section{l: l, m: map[string]any{}, path: []string{"companion"}, name: "companion"}
+	if m, ok := rs.m["companion"].(map[string]any); ok {
+		node.m = m
+	}
+	var accepting []string
+	acceptsDevice, acceptsMailbox := false, false
+	for i, p := range cfg.Peers {
+		label := peerLabel(p, i)
+		if p.Accept != nil {
+			accepting = append(accepting, label)
+			acceptsDevice = acceptsDevice || p.Accept.DeviceState
+			acceptsMailbox = acceptsMailbox || p.Accept.MailboxState
+		}
+		if cfg.AMI == nil && p.Publish != nil && (p.Publish.DeviceState || p.Publish.MailboxState) {
+			l.errorf(l.idx.line("peer", elem(i), "publish"), label+".publish",
+				"publishes local state, which the companion reads over AMI: add an [ami] section")
+		}
+	}
+	if list, isList := node.m["sip_listen"].([]any); len(accepting) > 0 && (!node.has("sip_listen") || isList && len(list) == 0) {
+		node.errorf("sip_listen", "required: %s accepts publications, which need a SIP listener", accepting[0])
+	}
+	if l.eidAuto && cfg.ARI == nil {
+		node.errorf("eid", "eid = \"auto\" reads the Entity ID over ARI: add an [ari] section or set eid")
+	}
+	if cfg.ARI == nil {
+		for _, k := range []string{"device_state", "mailbox_state"} {
+			if v, _ := apply.m[k].(string); v == "ari" {
+				apply.errorf(k, "\"ari\" needs an [ari] section")
+			}
+		}
+	}
+	if cfg.AMI == nil {
+		// Blame the first peer whose states would need AMI: [apply] may be absent.
+	needAMI:
+		for i, p := range cfg.Peers {
+			for _, k := range []struct {
+				on   bool
+				mode ApplyMode
+				key  string
+			}{{p.Accept != nil && p.Accept.DeviceState, cfg.Apply.DeviceState, "device_state"},
+				{p.Accept != nil && p.Accept.MailboxState, cfg.Apply.MailboxState, "mailbox_state"}} {
+				if k.on && k.mode == ApplyAMI {
+					l.errorf(l.idx.line("peer", elem(i), "accept", k.key), peerLabel(p, i)+".accept."+k.key,
+						"applying it through AMI (apply.%s = \"ami\", the default) needs an [ami] section", k.key)
+					break needAMI
+				}
+			}
+		}
+	}
+	if acceptsDevice && cfg.Apply.DeviceState == ApplyNone {
+		apply.warnf("device_state", "is \"none\": device states accepted from peers are dropped")
+	}
+	if acceptsMailbox && cfg.Apply.MailboxState == ApplyNone {
+		apply.warnf("mailbox_state", "is \"none\": mailbox states accepted from peers are dropped")
+	}
+	// Asterisk cuts device names at 79 characters.
+	if cfg.Apply.DeviceState != ApplyNone {
+		for _, p := range cfg.Peers {
+			if p.Accept == nil || !p.Accept.DeviceState {
+				continue
+			}
+			fixed := len(cfg.Apply.DeviceName.Expand("", p.Name, EntityID{}))
+			if fixed >= maxDeviceNameLen {
+				apply.errorf("device_name", "leaves no room for the device name for peer %q (Asterisk cuts device names at %d characters)", p.Name, maxDeviceNameLen)
+				break
+			}
+		}
+	}
+}
+
+const maxDeviceNameLen = 79
+
+func peerLabel(p PeerConfig, i int) string {
+	if p.Name != "" {
+		return fmt.Sprintf("peer %q", p.Name)
+	}
+	return fmt.Sprintf("peer[%d]", i+1)
+}

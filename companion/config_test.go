@@ -1,0 +1,785 @@
+package companion
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+type wantErr struct {
+	line int
+	key  string
+	msg  string // substring of the message
+}
+
+// checkErrors asserts that err lists exactly want, in order.
+func checkErrors(t *testing.T, err error, want []wantErr) {
+	t.Helper()
+	var errs ConfigErrors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got error %v (%T), want ConfigErrors", err, err)
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), errs)
+	}
+	for i, w := range want {
+		e := errs[i]
+		if e.Line != w.line || e.Key != w.key || !strings.Contains(e.Msg, w.msg) {
+			t.Errorf("error %d = %q\nwant line %d, key %s, message containing %q", i+1, e.Error(), w.line, w.key, w.msg)
+		}
+	}
+}
+
+func loadExample(t *testing.T) *Config {
+	t.Helper()
+	cfg, err := LoadConfig("../companion.example.toml")
+	if err != nil {
+		t.Fatalf("example: %v", err)
+	}
+	return cfg
+}
+
+func TestConfigExample(t *testing.T) {
+	cfg := loadExample(t)
+	if len(cfg.Warnings) > 0 {
+		t.Errorf("warnings: %v", ConfigErrors(cfg.Warnings))
+	}
+	if cfg.Node.Name != "instance1" || !cfg.Node.EIDAuto() {
+		t.Errorf("node = %+v", cfg.Node)
+	}
+	if want := []Listener{{"udp", "172.16.10.1", 5070}}; !reflect.DeepEqual(cfg.Node.SIPListen, want) {
+		t.Errorf("sip_listen = %v", cfg.Node.SIPListen)
+	}
+	if cfg.AMI == nil || cfg.AMI.Address != "127.0.0.1:5038" || cfg.AMI.Username != "companion" ||
+		cfg.AMI.Secret.Reveal() != "change-me" || cfg.AMI.ReconnectInterval != 2*time.Second {
+		t.Errorf("ami = %+v", cfg.AMI)
+	}
+	if cfg.ARI == nil || cfg.ARI.URL != "http://127.0.0.1:8088/ari" || cfg.ARI.Username != "asterisk" || cfg.ARI.Password.Reveal() != "change-me" {
+		t.Errorf("ari = %+v", cfg.ARI)
+	}
+	if want := (ApplyConfig{ApplyAMI, "Custom:{device}", ApplyAMI}); cfg.Apply != want {
+		t.Errorf("apply = %+v", cfg.Apply)
+	}
+	if len(cfg.Peers) != 1 {
+		t.Fatalf("peers = %+v", cfg.Peers)
+	}
+	p := cfg.Peer("instance2")
+	if p == nil || p.Publish == nil || p.Accept == nil {
+		t.Fatalf("peer instance2 = %+v", p)
+	}
+	pub := p.Publish
+	if pub.ServerURI.String() != "sip:instance1@172.16.10.2:5070" || pub.ServerURI.User != "instance1" ||
+		pub.ServerURI.Host != "172.16.10.2" || pub.ServerURI.Port != 5070 {
+		t.Errorf("server_uri = %+v", pub.ServerURI)
+	}
+	if pub.FromURI.String() != "sip:instance1@172.16.10.2" || pub.ToURI.String() != "sip:instance1@172.16.10.2" {
+		t.Errorf("from/to = %s / %s", pub.FromURI, pub.ToURI)
+	}
+	if !pub.DeviceState || !pub.MailboxState || !pub.DeviceStateFilter.IsZero() || pub.Expiration != time.Hour || pub.Username != "" {
+		t.Errorf("publish = %+v", pub)
+	}
+	acc := p.Accept
+	if acc.Resource != "instance2" || !reflect.DeepEqual(acc.Match, []netip.Prefix{netip.MustParsePrefix("172.16.10.2/32")}) ||
+		!acc.DeviceState || !acc.MailboxState || !acc.Refresh || acc.Username != "" {
+		t.Errorf("accept = %+v", acc)
+	}
+	if acc.DeviceStateFilter.String() != "^PJSIP/" || !acc.DeviceStateFilter.Match("pjsip/alice") || acc.DeviceStateFilter.Match("SIP/alice") {
+		t.Errorf("device_state_filter = %v", acc.DeviceStateFilter)
+	}
+	if !acc.MailboxStateFilter.Match("1000@default") || acc.MailboxStateFilter.Match("2000@default") {
+		t.Errorf("mailbox_state_filter = %v", acc.MailboxStateFilter)
+	}
+	if !acc.Allows(netip.MustParseAddr("172.16.10.2")) || !acc.Allows(netip.MustParseAddr("::ffff:172.16.10.2")) || acc.Allows(netip.MustParseAddr("172.16.10.3")) {
+		t.Error("Allows does not follow match")
+	}
+
+	var paths []string
+	for _, o := range cfg.Sorcery {
+		paths = append(paths, o.Path())
+	}
+	if want := []string{"res_pjsip/auth/alice", "res_pjsip/aor/alice", "res_pjsip/endpoint/alice"}; !reflect.DeepEqual(paths, want) {
+		t.Errorf("sorcery = %v", paths)
+	}
+	wantFields := [][]SorceryField{
+		{{"auth_type", "userpass"}, {"username", "alice"}, {"password", "secret"}},
+		{{"support_path", "yes"}, {"remove_existing", "yes"}, {"max_contacts", "1"}},
+		{{"from_user", "alice"}, {"context", "default"}, {"disallow", "all"}, {"allow", "g722,ulaw,alaw"},
+			{"ice_support", "yes"}, {"force_rport", "yes"}, {"rewrite_contact", "yes"}, {"rtp_symmetric", "yes"},
+			{"auth", "alice"}, {"aors", "alice"}},
+	}
+	for i, o := range cfg.Sorcery {
+		if !reflect.DeepEqual(o.Fields, wantFields[i]) {
+			t.Errorf("%s fields = %v\nwant %v", o.Path(), o.Fields, wantFields[i])
+		}
+	}
+}
+
+// The commented block at the end of the example is instance 2's whole file.
+func TestConfigExampleInstance2(t *testing.T) {
+	data, err := os.ReadFile("../companion.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(data), "# ---- instance 2")
+	if !ok {
+		t.Fatal("no instance 2 block")
+	}
+	var lines []string
+	for _, ln := range strings.Split(block, "\n")[1:] {
+		if ln == "" {
+			continue
+		}
+		if !strings.HasPrefix(ln, "#") {
+			t.Fatalf("uncommented line in the instance 2 block: %q", ln)
+		}
+		lines = append(lines, strings.TrimPrefix(strings.TrimPrefix(ln, "#"), " "))
+	}
+	cfg, err := ParseConfig("instance2.toml", []byte(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatalf("instance 2: %v", err)
+	}
+	if len(cfg.Warnings) > 0 {
+		t.Errorf("warnings: %v", ConfigErrors(cfg.Warnings))
+	}
+	p := cfg.Peer("instance1")
+	if cfg.Node.Name != "instance2" || p == nil || p.Publish == nil || p.Accept == nil {
+		t.Fatalf("instance 2 = %+v", cfg)
+	}
+	if p.Publish.ServerURI.String() != "sip:instance2@172.16.10.1:5070" || p.Publish.FromURI.String() != "sip:instance2@172.16.10.1" {
+		t.Errorf("publish = %+v", p.Publish)
+	}
+	if p.Accept.Resource != "instance1" || p.Accept.Match[0].String() != "172.16.10.1/32" || !p.Accept.Refresh {
+		t.Errorf("accept = %+v", p.Accept)
+	}
+	// The two files fit together: each publishes to the resource the other accepts it on.
+	one := loadExample(t)
+	if one.Peers[0].Publish.ServerURI.User != p.Accept.Resource || p.Publish.ServerURI.User != one.Peers[0].Accept.Resource {
+		t.Error("instance 1 and 2 do not publish to each other's resources")
+	}
+}
+
+const minimal = `[companion]
+name = "n1"
+eid = "02:42:ac:11:00:02"
+sip_listen = ["udp://0.0.0.0:5070"]
+
+[ami]
+username = "companion"
+secret = "s"
+`
+
+var minimalLines = strings.Count(minimal, "\n")
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := ParseConfig("c.toml", []byte(minimal+`
+[[peer]]
+name = "p1"
+  [peer.publish]
+  server_uri = "sips:me@[2001:db8::1]:5071;transport=tls"
+  device_state = true
+  [peer.accept]
+  match = ["10.0.0.1", "2001:db8::/32"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Node.EID.String() != "02:42:ac:11:00:02" || cfg.Node.EIDAuto() {
+		t.Errorf("eid = %v", cfg.Node.EID)
+	}
+	if cfg.AMI.Address != DefaultAMIAddress || cfg.AMI.ReconnectInterval != 2*time.Second {
+		t.Errorf("ami = %+v", cfg.AMI)
+	}
+	if cfg.ARI != nil {
+		t.Errorf("ari = %+v, want nil without [ari]", cfg.ARI)
+	}
+	if want := (ApplyConfig{ApplyAMI, "Custom:{device}", ApplyAMI}); cfg.Apply != want {
+		t.Errorf("apply = %+v", cfg.Apply)
+	}
+	p := cfg.Peers[0]
+	u := p.Publish.ServerURI
+	if u.Scheme != "sips" || u.User != "me" || u.Host != "2001:db8::1" || u.Port != 5071 || u.Params != "transport=tls" {
+		t.Errorf("server_uri = %+v", u)
+	}
+	if p.Publish.FromURI.String() != "sips:me@[2001:db8::1]" || p.Publish.ToURI != p.Publish.FromURI {
+		t.Errorf("from/to = %v %v", p.Publish.FromURI, p.Publish.ToURI)
+	}
+	if p.Publish.MailboxState || p.Publish.Expiration != 3600*time.Second {
+		t.Errorf("publish = %+v", p.Publish)
+	}
+	a := p.Accept
+	if a.Resource != "p1" || a.DeviceState || a.MailboxState || a.Refresh {
+		t.Errorf("accept = %+v", a)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("2001:db8::/32")}; !reflect.DeepEqual(a.Match, want) {
+		t.Errorf("match = %v", a.Match)
+	}
+
+	cfg, err = ParseConfig("c.toml", []byte(`[companion]
+name = "n1"
+[ari]
+username = "u"
+password = "p"
+[apply]
+device_state = "ari"
+mailbox_state = "none"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Apply.DeviceName != "Stasis:{device}" || cfg.Apply.MailboxState != ApplyNone || cfg.AMI != nil {
+		t.Errorf("apply = %+v, ami = %v", cfg.Apply, cfg.AMI)
+	}
+	if cfg.ARI.URL != DefaultARIURL || !cfg.Node.EIDAuto() {
+		t.Errorf("ari = %+v", cfg.ARI)
+	}
+	if got := DeviceNameTemplate("Stasis:{peer}-{device}-{eid}").Expand("PJSIP/a", "p1", mustEID("02:00:00:00:00:01")); got != "Stasis:p1-PJSIP/a-02:00:00:00:00:01" {
+		t.Errorf("Expand = %q", got)
+	}
+}
+
+func mustEID(s string) EntityID {
+	e, err := ParseEntityID(s)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+func TestConfigFiveMistakes(t *testing.T) {
+	cfg, err := LoadConfig("../fixtures/config/five_mistakes.toml")
+	checkErrors(t, err, []wantErr{
+		{11, "ami.Reconnect_interval", `unknown key (did you mean "reconnect_interval"?)`},
+		{15, "apply.device_name", `must start with "Custom:"`},
+		{20, `peer "instance2".publish.server_uri`, "bad URI: port"},
+		{22, `peer "instance2".publish.expiration`, "must be an integer, not a string"},
+		{25, `peer "instance2".accept.match[1]`, "is not an IP address or CIDR"},
+	})
+	if cfg == nil {
+		t.Fatal("no partial config with the errors")
+	}
+	if !strings.HasPrefix(err.Error(), "../fixtures/config/five_mistakes.toml:11: ami.Reconnect_interval: unknown key") {
+		t.Errorf("Error() = %q", err.Error())
+	}
+	if strings.Contains(err.Error(), "ami-secret-5m") {
+		t.Error("secret in errors")
+	}
+}
+
+func TestConfigMoreMistakes(t *testing.T) {
+	_, err := LoadConfig("../fixtures/config/more_mistakes.toml")
+	checkErrors(t, err, []wantErr{
+		{2, "companion.sip_listen", "required"},
+		{12, `peer "instance2".publish.server_uri`, "missing (required)"},
+		{16, "peer[2].name", `duplicate peer name "instance2" (first at line 11)`},
+		{17, "peer[2].accept", "accepts publications from anyone"},
+		{19, "peer[2].accept.device_state_filter", "not a POSIX extended regular expression"},
+		{20, "peer[2].accept.refresh", "needs [peer.publish]"},
+		{25, "sorcery[1].id", `'/' is not allowed`},
+		{26, "sorcery[1].fields.rtp_timeout", "not a float"},
+	})
+}
+
+// BurntSushi/toml would put every key of [[peer]] at the last peer's line.
+func TestConfigSecondOfThreePeers(t *testing.T) {
+	_, err := LoadConfig("../fixtures/config/three_peers.toml")
+	checkErrors(t, err, []wantErr{
+		{20, `peer "two".publish.server_uri`, "port must be a number"},
+		{24, `peer "two".accept.mailbox_state`, "must be a boolean (true or false), not a string"},
+	})
+}
+
+func TestConfigSingleMistakes(t *testing.T) {
+	tests := []struct {
+		name string
+		full string // whole file; else minimal + add, lines counted in add
+		add  string
+		line int
+		key  string
+		msg  string
+		more []wantErr // further errors the mistake causes
+	}{
+		{name: "unknown section", add: "[amii]\nx = 1\n", line: 1, key: "amii", msg: `unknown table (did you mean "ami"?)`},
+		{name: "unknown key case", full: "[companion]\nName = \"x\"\neid = \"02:42:ac:11:00:02\"\n", line: 1, key: "companion.name", msg: "missing (required)",
+			more: []wantErr{{2, "companion.Name", `unknown key (did you mean "name"?)`}}},
+		{name: "missing companion", full: "[ami]\nusername = \"u\"\nsecret = \"s\"\n", line: 0, key: "companion", msg: "missing section [companion]"},
+		{name: "companion not a table", full: "companion = \"x\"\neid = 1\n", line: 1, key: "companion", msg: "must be a table, not a string",
+			more: []wantErr{{2, "eid", `unknown key`}}},
+		{name: "unknown key typo", add: "secrte_file = \"x\"\n", line: 1, key: "ami.secrte_file", msg: `did you mean "secret_file"?`},
+		{name: "empty name", full: "[companion]\nname = \"\"\neid = \"02:42:ac:11:00:02\"\n", line: 2, key: "companion.name", msg: "is empty"},
+		{name: "bad eid", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00\"\n", line: 3, key: "companion.eid", msg: "six hex byte pairs"},
+		{name: "zero eid", full: "[companion]\nname = \"n\"\neid = \"00:00:00:00:00:00\"\n", line: 3, key: "companion.eid", msg: "not a usable"},
+		{name: "eid auto without ari", full: "[companion]\nname = \"n\"\n", line: 1, key: "companion.eid", msg: "add an [ari] section"},
+		{name: "listen ws", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\n  \"udp://0.0.0.0:5070\",\n  \"ws://0.0.0.0:8088\",\n]\n",
+			line: 6, key: "companion.sip_listen[2]", msg: "transport must be udp, tcp or tls"},
+		{name: "listen without port", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\"tcp://0.0.0.0\"]\n", line: 4, key: "companion.sip_listen[1]", msg: "port required"},
+		{name: "listen bare ipv6", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\"udp://::1:5070\"]\n", line: 4, key: "companion.sip_listen[1]", msg: "brackets"},
+		{name: "listen duplicate", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\"udp://[::1]:5070\", \"udp://[::1]:5070\"]\n", line: 4, key: "companion.sip_listen[2]", msg: "already listed"},
+		{name: "listen empty", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = []\n[[peer]]\nname = \"p\"\naccept = { match = [\"10.0.0.1\"], device_state = true }\n",
+			line: 4, key: "companion.sip_listen", msg: `required: peer "p" accepts publications`,
+			more: []wantErr{{7, `peer "p".accept.device_state`, "needs an [ami] section"}}},
+		{name: "listen a string", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = \"udp://0.0.0.0:5070\"\n", line: 4, key: "companion.sip_listen", msg: "must be an array of strings"},
+		{name: "tls without cert", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\"tls://0.0.0.0:5061\"]\ntls_key_file = \"config_test.go\"\n",
+			line: 1, key: "companion.tls_cert_file", msg: "required by the tls:// listener"},
+		{name: "tls key unreadable", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\"tls://0.0.0.0:5061\"]\ntls_cert_file = \"config_test.go\"\ntls_key_file = \"/nonexistent/k.pem\"\n",
+			line: 6, key: "companion.tls_key_file", msg: "cannot read /nonexistent/k.pem: no such file or directory"},
+		{name: "ami missing username", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\n[ami]\nsecret = \"s\"\n", line: 4, key: "ami.username", msg: "missing (required)"},
+		{name: "ami username without secret", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\n[ami]\nusername = \"u\"\n", line: 5, key: "ami.username", msg: "needs secret, secret_env or secret_file"},
+		{name: "ami two secrets", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\n[ami]\nusername = \"u\"\nsecret = \"s\"\nsecret_env = \"X\"\n", line: 7, key: "ami.secret_env", msg: "set only one of secret, secret_env or secret_file"},
+		{name: "ami reconnect zero", add: "reconnect_interval = \"0s\"\n", line: 1, key: "ami.reconnect_interval", msg: "greater than zero"},
+		{name: "ami reconnect integer", add: "reconnect_interval = 2\n", line: 1, key: "ami.reconnect_interval", msg: "must be a duration string such as \"2s\", not an integer"},
+		{name: "ari ftp", add: "[ari]\nurl = \"ftp://h/ari\"\nusername = \"u\"\npassword = \"p\"\n", line: 2, key: "ari.url", msg: "http or https"},
+		{name: "ari without password", add: "[ari]\nusername = \"u\"\n", line: 2, key: "ari.username", msg: "needs password, password_env or password_file"},
+		{name: "apply mode", add: "[apply]\ndevice_state = \"sip\"\n", line: 2, key: "apply.device_state", msg: `must be "ami", "ari" or "none"`},
+		{name: "apply placeholder", add: "[apply]\ndevice_name = \"Custom:{host}/{device}\"\n", line: 2, key: "apply.device_name", msg: "unknown placeholder {host}"},
+		{name: "apply no device", add: "[apply]\ndevice_name = \"Custom:{peer}\"\n", line: 2, key: "apply.device_name", msg: "must contain {device}"},
+		{name: "apply unclosed", add: "[apply]\ndevice_name = \"Custom:{device\"\n", line: 2, key: "apply.device_name", msg: "unclosed"},
+		{name: "apply ari custom", add: "[ari]\nusername = \"u\"\npassword = \"p\"\n[apply]\ndevice_state = \"ari\"\ndevice_name = \"Custom:{device}\"\n", line: 6, key: "apply.device_name", msg: `must start with "Stasis:"`},
+		{name: "apply ari without ari", add: "[apply]\nmailbox_state = \"ari\"\n", line: 2, key: "apply.mailbox_state", msg: "needs an [ari] section"},
+		{name: "peer not array", add: "[peer]\nname = \"p\"\n", line: 1, key: "peer", msg: "write [[peer]], not [peer]"},
+		{name: "peer name type", add: "[[peer]]\nname = 5\n", line: 2, key: "peer[1].name", msg: "must be a string, not an integer"},
+		{name: "peer name missing", add: "[[peer]]\n[peer.publish]\nserver_uri = \"sip:a@h\"\ndevice_state = true\n", line: 1, key: "peer[1].name", msg: "missing (required)"},
+		{name: "peer name space", add: "[[peer]]\nname = \"a b\"\n", line: 2, key: "peer[1].name", msg: "spaces"},
+		{name: "peer unknown key", add: "[[peer]]\nname = \"p\"\npublsh = {}\n", line: 3, key: `peer "p".publsh`, msg: `did you mean "publish"?`},
+		{name: "scheme", add: "[[peer]]\nname = \"p\"\npublish = { server_uri = \"http://a@h\", device_state = true }\n", line: 3, key: `peer "p".publish.server_uri`, msg: "scheme must be sip or sips"},
+		{name: "no user", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:172.16.10.2\"\n", line: 4, key: `peer "p".publish.server_uri`, msg: "needs a user part"},
+		{name: "uri bare ipv6", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@2001:db8::1\"\n", line: 4, key: `peer "p".publish.server_uri`, msg: "brackets"},
+		{name: "uri bad host", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@10.0.0.256\"\n", line: 4, key: `peer "p".publish.server_uri`, msg: "neither an IP address nor a valid host name"},
+		{name: "uri headers", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h?subject=x\"\n", line: 4, key: `peer "p".publish.server_uri`, msg: "without headers"},
+		{name: "from_uri", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\nfrom_uri = \"a@h\"\n", line: 5, key: `peer "p".publish.from_uri`, msg: "bad URI"},
+		{name: "expiration zero", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\nexpiration = 0\n", line: 5, key: `peer "p".publish.expiration`, msg: "at least 1"},
+		{name: "switch yes", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\ndevice_state = \"yes\"\n", line: 5, key: `peer "p".publish.device_state`, msg: "must be a boolean (true or false), not a string"},
+		{name: "publish filter", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\ndevice_state = true\ndevice_state_filter = '^PJSIP/\\d+'\n", line: 6, key: `peer "p".publish.device_state_filter`, msg: "not a POSIX extended regular expression"},
+		{name: "publish user without password", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\nusername = \"u\"\n", line: 5, key: `peer "p".publish.username`, msg: "needs password"},
+		{name: "accept password without user", add: "[[peer]]\nname = \"p\"\n[peer.accept]\nmatch = [\"10.0.0.1\"]\npassword = \"pw\"\n", line: 5, key: `peer "p".accept.password`, msg: "needs username"},
+		{name: "accept open", add: "[[peer]]\nname = \"p\"\n\n  [peer.accept]\n  device_state = true\n", line: 4, key: `peer "p".accept`, msg: "accepts publications from anyone"},
+		{name: "accept empty match", add: "[[peer]]\nname = \"p\"\n[peer.accept]\nmatch = []\n", line: 4, key: `peer "p".accept.match`, msg: "nobody could publish"},
+		{name: "match hostname", add: "[[peer]]\nname = \"p\"\n[peer.accept]\nmatch = [\n  \"10.0.0.1\",\n  \"pbx2.example.com\",\n]\n", line: 6, key: `peer "p".accept.match[2]`, msg: "host names are not resolved"},
+		{name: "match prefix", add: "[[peer]]\nname = \"p\"\n[peer.accept]\nmatch = [\"10.0.0.0/33\"]\n", line: 4, key: `peer "p".accept.match[1]`, msg: "not an IP address or CIDR"},
+		{name: "resource", add: "[[peer]]\nname = \"p\"\n[peer.accept]\nmatch = [\"10.0.0.1\"]\nresource = \"a b\"\n", line: 5, key: `peer "p".accept.resource`, msg: "valid SIP URI user"},
+		{name: "refresh without publish", add: "[[peer]]\nname = \"p\"\n[peer.accept]\nmatch = [\"10.0.0.1\"]\nrefresh = true\n", line: 5, key: `peer "p".accept.refresh`, msg: "needs [peer.publish]"},
+		{name: "duplicate resource", add: "[[peer]]\nname = \"p\"\naccept = { match = [\"10.0.0.1\"], resource = \"r\" }\n[[peer]]\nname = \"q\"\naccept = { match = [\"10.0.0.2\"], resource = \"r\" }\n",
+			line: 6, key: `peer "q".accept.resource`, msg: `resource "r" is already used by another peer (line 11)`},
+		{name: "duplicate default resource", add: "[[peer]]\nname = \"p\"\naccept = { match = [\"10.0.0.1\"] }\n[[peer]]\nname = \"q\"\naccept = { match = [\"10.0.0.2\"], resource = \"p\" }\n",
+			line: 6, key: `peer "q".accept.resource`, msg: "already used"},
+		{name: "sorcery missing id", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\n", line: 1, key: "sorcery[1].id", msg: "missing (required)"},
+		{name: "sorcery class space", add: "[[sorcery]]\nclass = \"res pjsip\"\ntype = \"aor\"\nid = \"a\"\n", line: 2, key: "sorcery[1].class", msg: "' ' is not allowed"},
+		{name: "sorcery id at", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"alice@example\"\n", line: 4, key: "sorcery[1].id", msg: "'@' is not allowed"},
+		{name: "sorcery id unicode", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"zoë\"\n", line: 4, key: "sorcery[1].id", msg: "'ë' is not allowed"},
+		{name: "sorcery duplicate", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\n[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\n",
+			line: 5, key: "sorcery[2]", msg: "res_pjsip/aor/a is already defined (line 9)"},
+		{name: "sorcery array value", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"identify\"\nid = \"a\"\n[sorcery.fields]\nendpoint = \"a\"\nmatch = [\"10.0.0.1\"]\n", line: 7, key: "sorcery[1].fields.match", msg: "not an array"},
+		{name: "sorcery table value", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\nfields = { x = { y = 1 } }\n", line: 5, key: "sorcery[1].fields.x", msg: "not a table"},
+		{name: "sorcery date value", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\nfields = { x = 2024-01-01 }\n", line: 5, key: "sorcery[1].fields.x", msg: "not a date/time"},
+		{name: "sorcery empty field name", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\nfields = { \"\" = \"v\" }\n", line: 5, key: "sorcery[1].fields.", msg: "field name is empty"},
+		{name: "publish without ami", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\n[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\nmailbox_state = true\n",
+			line: 6, key: `peer "p".publish`, msg: "add an [ami] section"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, line := tt.full, tt.line
+			if src == "" {
+				src = minimal + tt.add
+				if line > 0 {
+					line += minimalLines
+				}
+			}
+			_, err := ParseConfig("c.toml", []byte(src))
+			want := []wantErr{{line, tt.key, tt.msg}}
+			checkErrors(t, err, append(want, tt.more...))
+		})
+	}
+}
+
+func TestConfigAMIAddress(t *testing.T) {
+	for _, addr := range []string{"localhost", ":5038", "h:0", "h:65536", "[::1]"} {
+		_, err := ParseConfig("c.toml", []byte(minimal+"address = \""+addr+"\"\n"))
+		checkErrors(t, err, []wantErr{{minimalLines + 1, "ami.address", "want host:port"}})
+	}
+	cfg, err := ParseConfig("c.toml", []byte(minimal+"address = \"[::1]:5039\"\n"))
+	if err != nil || cfg.AMI.Address != "[::1]:5039" {
+		t.Errorf("address = %v, %v", cfg.AMI, err)
+	}
+}
+
+func TestConfigWarnings(t *testing.T) {
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "c.pem")
+	if err := os.WriteFile(cert, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := `[companion]
+name = "n"
+eid = "02:42:ac:11:00:02"
+sip_listen = ["udp://0.0.0.0:5070"]
+tls_cert_file = "c.pem"
+
+[ami]
+username = "u"
+secret = "s"
+
+[[peer]]
+name = "n"
+accept = { match = ["10.0.0.1"], device_state = true }
+
+[[peer]]
+name = "quiet"
+
+[[peer]]
+name = "p"
+  [peer.publish]
+  server_uri = "sip:a@h"
+  expiration = 30
+  mailbox_state_filter = "^1"
+  [peer.accept]
+  match = ["10.1.2.3/8"]
+
+[[sorcery]]
+class = "res_pjsip"
+type = "endpoint"
+id = "e"
+fields = { disallow = "all" }
+`
+	cfg, err := ParseConfig(filepath.Join(dir, "c.toml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []wantErr{
+		{5, "companion.tls_cert_file", "unused: no tls:// listener"},
+		{12, `peer[1].name`, "is this node's own name"},
+		{15, `peer "quiet"`, "neither [peer.publish] nor [peer.accept]"},
+		{20, `peer "p".publish`, "sends nothing"},
+		{22, `peer "p".publish.expiration`, "30 seconds is short"},
+		{23, `peer "p".publish.mailbox_state_filter`, "has no effect"},
+		{24, `peer "p".accept`, "applies nothing"},
+		{25, `peer "p".accept.match[1]`, "host bits set; read as 10.0.0.0/8"},
+		{27, "sorcery[1]", "endpoint without allow"},
+	}
+	checkErrors(t, ConfigErrors(cfg.Warnings), want)
+	if cfg.Node.TLSCertFile != cert {
+		t.Errorf("tls_cert_file = %q, want it relative to the config file: %q", cfg.Node.TLSCertFile, cert)
+	}
+	if cfg.Peer("p").Accept.Match[0].String() != "10.0.0.0/8" {
+		t.Errorf("match = %v", cfg.Peer("p").Accept.Match)
+	}
+}
+
+func TestConfigSyntaxErrorRedacted(t *testing.T) {
+	const secret = "hunter2XYZ"
+	for _, tt := range []struct {
+		src  string
+		line int
+	}{
+		{"[ami]\nsecret = " + secret + "\n", 2},
+		{"[ami]\nsecret = \"" + secret + "\n", 2},
+		{"[ami]\nsecret = \"" + secret + "\" trailing\n", 2},
+		{"[ami]\nsecret = '" + secret + "' '" + secret + "'\n", 2},
+		{"[ami]\n" + secret + "\n", 2},
+		{"[ami]\n" + secret + " = \"x\"\nsecret: " + secret + "\n", 3},
+		{"[ami]\nsecret = 0x" + secret + "\n", 2},
+		{"[ami]\nsecret = 1234567890123456789012345\n", 2},
+		{"[ami]\nsecret = \"a\\q" + secret + "\"\n", 2},
+		{"[ami]\nsecret = {x = \"" + secret + "\"\n", 2},
+		{"[ami]\nsecret = [\"" + secret + "\" \"x\"]\n", 2},
+		{"[ami]\nsecret = 1979-05-27T" + secret + "\n", 2},
+		{"[ami]\nsecret = \"a\"\nsecret = \"" + secret + "\"\n", 3},
+	} {
+		_, err := ParseConfig("c.toml", []byte(tt.src))
+		var errs ConfigErrors
+		if !errors.As(err, &errs) || len(errs) != 1 {
+			t.Errorf("%q: got %v, want one error", tt.src, err)
+			continue
+		}
+		msg := errs[0].Error()
+		if errs[0].Line != tt.line || !strings.HasPrefix(msg, fmt.Sprintf("c.toml:%d: TOML syntax error: ", tt.line)) {
+			t.Errorf("%q: got %q, want line %d", tt.src, msg, tt.line)
+		}
+		for _, leak := range []string{secret, "hunter", "XYZ", "12345", "trailing"} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("%q: message %q repeats the input", tt.src, msg)
+			}
+		}
+	}
+}
+
+func TestConfigSecretSources(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("ami.secret", "from-file\n", 0o600)
+	abs := write("crlf.secret", "from-crlf\r\n", 0o600)
+	write("two.secret", "two-lines\n\n", 0o600)
+	write("empty.secret", "\n", 0o600)
+	write("open.secret", "world\n", 0o644)
+	t.Setenv("COMPANION_TEST_SECRET", "from-env")
+	t.Setenv("COMPANION_TEST_EMPTY", "")
+	file := filepath.Join(dir, "c.toml")
+	head := "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\n[ami]\nusername = \"u\"\n"
+
+	for _, tt := range []struct {
+		line, value, source string
+	}{
+		{`secret = "inline"`, "inline", "inline"},
+		{`secret_file = "ami.secret"`, "from-file", "file " + filepath.Join(dir, "ami.secret")},
+		{`secret_file = "` + abs + `"`, "from-crlf", "file " + abs},
+		{`secret_file = "two.secret"`, "two-lines\n", "file " + filepath.Join(dir, "two.secret")},
+		{`secret_env = "COMPANION_TEST_SECRET"`, "from-env", "env COMPANION_TEST_SECRET"},
+	} {
+		cfg, err := ParseConfig(file, []byte(head+tt.line+"\n"))
+		if err != nil {
+			t.Errorf("%s: %v", tt.line, err)
+			continue
+		}
+		if got := cfg.AMI.Secret; got.Reveal() != tt.value || got.Source() != tt.source {
+			t.Errorf("%s: secret %q from %q, want %q from %q", tt.line, got.Reveal(), got.Source(), tt.value, tt.source)
+		}
+	}
+
+	for _, tt := range []struct {
+		line string
+		want wantErr
+	}{
+		{`secret_env = "COMPANION_TEST_UNSET"`, wantErr{6, "ami.secret_env", "environment variable COMPANION_TEST_UNSET is not set"}},
+		{`secret_env = "COMPANION_TEST_EMPTY"`, wantErr{6, "ami.secret_env", "environment variable COMPANION_TEST_EMPTY is empty"}},
+		{`secret_file = "missing.secret"`, wantErr{6, "ami.secret_file", "cannot read " + filepath.Join(dir, "missing.secret") + ": no such file"}},
+		{`secret_file = "empty.secret"`, wantErr{6, "ami.secret_file", "is empty"}},
+		{"secret = \"x\"\nsecret_file = \"ami.secret\"", wantErr{7, "ami.secret_file", "set only one of secret, secret_env or secret_file (found secret and secret_file)"}},
+		{"secret_env = \"X\"\nsecret = \"x\"", wantErr{7, "ami.secret", "set only one of"}},
+		{`secret = ""`, wantErr{6, "ami.secret", "is empty"}},
+		{`secret_file = "/dev/null"`, wantErr{6, "ami.secret_file", "cannot read /dev/null: not a regular file"}},
+		{`secret_file = "` + dir + `"`, wantErr{6, "ami.secret_file", "not a regular file"}},
+		{`secret = 1234`, wantErr{6, "ami.secret", "must be a string, not an integer"}},
+	} {
+		_, err := ParseConfig(file, []byte(head+tt.line+"\n"))
+		checkErrors(t, err, []wantErr{tt.want})
+		if err != nil && (strings.Contains(err.Error(), "from-file") || strings.Contains(err.Error(), "1234")) {
+			t.Errorf("%s: secret in %q", tt.line, err)
+		}
+	}
+
+	cfg, err := ParseConfig(file, []byte(head+`secret_file = "open.secret"`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkErrors(t, ConfigErrors(cfg.Warnings), []wantErr{{6, "ami.secret_file", "readable by every user"}})
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pub.secret"), []byte("pub-SECRET-3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("COMPANION_TEST_ARI", "ari-SECRET-2")
+	src := `[companion]
+name = "n"
+sip_listen = ["udp://0.0.0.0:5070"]
+[ami]
+username = "u"
+secret = "ami-SECRET-1"
+[ari]
+username = "u"
+password_env = "COMPANION_TEST_ARI"
+[[peer]]
+name = "p"
+  [peer.publish]
+  server_uri = "sip:a@h"
+  device_state = true
+  username = "me"
+  password_file = "pub.secret"
+  [peer.accept]
+  username = "them"
+  password = "acc-SECRET-4"
+  device_state = true
+[[sorcery]]
+class = "res_pjsip"
+type = "auth"
+id = "a"
+fields = { username = "a", password = "sorc-SECRET-5", md5_cred = "sorc-SECRET-6" }
+`
+	cfg, err := ParseConfig(filepath.Join(dir, "c.toml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Peers[0]
+	if cfg.AMI.Secret.Reveal() != "ami-SECRET-1" || cfg.ARI.Password.Reveal() != "ari-SECRET-2" ||
+		p.Publish.Password.Reveal() != "pub-SECRET-3" || p.Accept.Password.Reveal() != "acc-SECRET-4" {
+		t.Fatal("secrets not loaded")
+	}
+	if v, _ := cfg.Sorcery[0].Field("password"); v != "sorc-SECRET-5" {
+		t.Fatal("sorcery password not loaded")
+	}
+	var out strings.Builder
+	for _, v := range []any{cfg, *cfg, *cfg.AMI, *cfg.ARI, p, *p.Publish, *p.Accept, cfg.Sorcery, cfg.Sorcery[0].Fields[1], cfg.AMI.Secret} {
+		fmt.Fprintf(&out, "%v %+v %#v %s %q %x %X %10s|", v, v, v, v, v, v, v, v)
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Write(b)
+		if tm, ok := v.(interface{ MarshalText() ([]byte, error) }); ok {
+			b, _ := tm.MarshalText()
+			out.Write(b)
+		}
+	}
+	if strings.Contains(out.String(), "SECRET") {
+		t.Errorf("secret printed:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), SecretMask) {
+		t.Error("no mask printed")
+	}
+	if s := fmt.Sprint(Secret{}); s != "" {
+		t.Errorf("unset secret prints %q", s)
+	}
+	if s := fmt.Sprintf("%#v", cfg.AMI.Secret); s != `companion.Secret("******")` {
+		t.Errorf("%%#v = %s", s)
+	}
+
+	// A secret in a misspelled key or of the wrong type is not echoed either.
+	_, err = ParseConfig("c.toml", []byte(minimal+"secert = \"typo-SECRET-7\"\n[ari]\nusername = \"u\"\npassword = 12345678\n"))
+	if err == nil || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "12345678") {
+		t.Errorf("error = %v", err)
+	}
+	// Credentials in the ARI URL are refused without repeating them.
+	_, err = ParseConfig("c.toml", []byte(minimal+"[ari]\nurl = \"http://u:url-SECRET-8@h:8088/ari\"\nusername = \"u\"\npassword = \"p\"\n"))
+	checkErrors(t, err, []wantErr{{minimalLines + 2, "ari.url", "must not contain credentials"}})
+	if strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("error = %v", err)
+	}
+	_, err = ParseConfig("c.toml", []byte(minimal+"[[peer]]\nname = \"p\"\npublish = { server_uri = \"sip:a:uri-SECRET-9@h\", device_state = true }\n"))
+	checkErrors(t, err, []wantErr{{minimalLines + 3, `peer "p".publish.server_uri`, "passwords in URIs are not supported"}})
+	if strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestConfigSorceryFields(t *testing.T) {
+	src := minimal + `
+[[sorcery]]
+class = "res_pjsip"
+type = "endpoint"
+id = "e-1.x~y"
+  [sorcery.fields]
+  zeta = "z"
+  alpha = 1
+  "quoted.key" = false # a comment = not a field
+  mid = true
+  neg = -5
+  hex = 0x1F
+  big = 9_000
+  multi = """
+one = 1
+two"""
+  after = ""
+
+[[sorcery]]
+class = "res_pjsip"
+type = "aor"
+id = "a"
+fields.z = 1
+fields.y = "two"
+fields.x = true
+
+[[sorcery]]
+class = "res_pjsip"
+type = "auth"
+id = "a"
+fields = { c = 1, b = "two", a = false }
+`
+	cfg, err := ParseConfig("c.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]SorceryField{
+		{{"zeta", "z"}, {"alpha", "1"}, {"quoted.key", "no"}, {"mid", "yes"}, {"neg", "-5"}, {"hex", "31"}, {"big", "9000"}, {"multi", "one = 1\ntwo"}, {"after", ""}},
+		{{"z", "1"}, {"y", "two"}, {"x", "yes"}},
+		{{"c", "1"}, {"b", "two"}, {"a", "no"}},
+	}
+	for i, o := range cfg.Sorcery {
+		if !reflect.DeepEqual(o.Fields, want[i]) {
+			t.Errorf("%s fields = %v\nwant %v", o.Path(), o.Fields, want[i])
+		}
+	}
+	if o := cfg.Sorcery[0]; o.ID != "e-1.x~y" || o.Line != minimalLines+2 {
+		t.Errorf("object = %+v", o)
+	}
+	// The endpoint has no allow: warned, not refused.
+	checkErrors(t, ConfigErrors(cfg.Warnings), []wantErr{{minimalLines + 2, "sorcery[1]", "endpoint without allow"}})
+
+	_, err = ParseConfig("c.toml", []byte(minimal+"[[sorcery]]\nclass = \"c\"\ntype = \"t\"\nid = \"i\"\nfields = { a = 1, b = 2.5, c = [1], d = \"ok\" }\n"))
+	checkErrors(t, err, []wantErr{
+		{minimalLines + 5, "sorcery[1].fields.b", "not a float"},
+		{minimalLines + 5, "sorcery[1].fields.c", "not an array"},
+	})
+}
+
+func TestConfigParseSIPURI(t *testing.T) {
+	good := []struct {
+		in   string
+		want SIPURI
+	}{
+		{"sip:instance1@172.16.10.2", SIPURI{"sip", "instance1", "172.16.10.2", 0, ""}},
+		{"sip:instance1@172.16.10.2:5060", SIPURI{"sip", "instance1", "172.16.10.2", 5060, ""}},
+		{"SIPS:a@pbx.example.com:5061;transport=tls", SIPURI{"sips", "a", "pbx.example.com", 5061, "transport=tls"}},
+		{"sip:[2001:db8::1]", SIPURI{"sip", "", "2001:db8::1", 0, ""}},
+		{"sip:a%20b@h", SIPURI{"sip", "a%20b", "h", 0, ""}},
+		{"sip:h;lr", SIPURI{"sip", "", "h", 0, "lr"}},
+	}
+	for _, tt := range good {
+		got, err := ParseSIPURI(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseSIPURI(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, in := range []string{"", "sip", "sip:", "tel:+123", "sip:@h", "sip:a@", "sip:a@h:", "sip:a@h:0", "sip:a@h:65536", "sip:a@h:+5",
+		"sip:a@h:5060x", "sip:a@[::1", "sip:a@[10.0.0.1]", "sip:a@[::1]x", "sip:a@::1", "sip:a b@h", "<sip:a@h>", "sip:a@h?x=y",
+		"sip:a@-h", "sip:a@h;=x", "sip:a@1.2.3", "sip:a@h;", "sip:a@h;;x", "sip:a%2@h", "sip:a@h..com"} {
+		if u, err := ParseSIPURI(in); err == nil {
+			t.Errorf("ParseSIPURI(%q) = %+v, want an error", in, u)
+		}
+	}
+	u, _ := ParseSIPURI("sips:a@[2001:db8::1]:5061;transport=tls")
+	if u.String() != "sips:a@[2001:db8::1]:5061;transport=tls" || u.Identity().String() != "sips:a@[2001:db8::1]" {
+		t.Errorf("String = %s, Identity = %s", u, u.Identity())
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func FuzzParseConfig(f *testing.F) {
+	for _, p := range []string{"../companion.example.toml", "../fixtures/config/five_mistakes.toml",
+		"../fixtures/config/more_mistakes.toml", "../fixtures/config/three_peers.toml"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig("f.toml", data)
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without error")
+		}
+		var errs ConfigErrors
+		if err != nil && (!errors.As(err, &errs) || len(errs) == 0) {
+			t.Fatalf("error %T %v", err, err)
+		}
+	})
+}
