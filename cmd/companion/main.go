@@ -1,0 +1,236 @@
+// Command companion runs the Asterisk state companion and checks its
+// configuration.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/astcompanion/sidecar/companion"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: companion <command> [flags]
+
+commands:
+  check-config --config FILE   validate FILE and print what it configures
+  run --config FILE            run the companion (not implemented yet)
+  provision --config FILE      push [[sorcery]] objects through ARI (not implemented yet)
+  version                      print the version
+  help                         print this help
+`
+
+// run is main without the process: it returns the exit status (0 ok,
+// 1 bad configuration, 2 bad usage).
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "check-config":
+		return checkConfig(rest, stdout, stderr)
+	case "run", "provision":
+		fmt.Fprintf(stderr, "companion %s: not implemented yet\n", cmd)
+		return 2
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "companion %s (%s)\n", buildVersion(), runtime.Version())
+		return 0
+	case "help", "--help", "-help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "companion: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration `FILE` (TOML)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: companion check-config --config FILE")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *path == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	cfg, err := companion.LoadConfig(*path)
+	var errs companion.ConfigErrors
+	switch {
+	case errors.As(err, &errs):
+		for _, e := range errs {
+			fmt.Fprintln(stderr, e)
+		}
+		if cfg != nil {
+			for _, w := range cfg.Warnings {
+				fmt.Fprintln(stderr, "warning:", w)
+			}
+		}
+		fmt.Fprintf(stderr, "%s: %d %s\n", *path, len(errs), plural(len(errs), "error", "errors"))
+		return 1
+	case err != nil:
+		// os errors name the file and the cause, never its contents.
+		fmt.Fprintln(stderr, "companion:", err)
+		return 1
+	}
+	summarize(stdout, cfg)
+	return 0
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// summarize prints what the configuration sets up, never a secret.
+func summarize(w io.Writer, cfg *companion.Config) {
+	fmt.Fprintf(w, "%s: OK\n", cfg.File)
+	eid := cfg.Node.EID.String()
+	if cfg.Node.EIDAuto() {
+		eid = "auto (read from the local Asterisk over ARI)"
+	}
+	fmt.Fprintf(w, "node      %s, eid %s\n", cfg.Node.Name, eid)
+	listen := "none (sends only)"
+	if len(cfg.Node.SIPListen) > 0 {
+		var ls []string
+		for _, l := range cfg.Node.SIPListen {
+			ls = append(ls, l.String())
+		}
+		listen = strings.Join(ls, ", ")
+	}
+	fmt.Fprintf(w, "listen    %s\n", listen)
+	if a := cfg.AMI; a != nil {
+		fmt.Fprintf(w, "ami       %s as %s (secret %s), reconnect every %s\n", a.Address, a.Username, a.Secret.Source(), a.ReconnectInterval)
+	} else {
+		fmt.Fprintf(w, "ami       not configured\n")
+	}
+	if a := cfg.ARI; a != nil {
+		fmt.Fprintf(w, "ari       %s as %s (password %s)\n", a.URL, a.Username, a.Password.Source())
+	} else {
+		fmt.Fprintf(w, "ari       not configured\n")
+	}
+	dev := string(cfg.Apply.DeviceState)
+	if cfg.Apply.DeviceState != companion.ApplyNone {
+		dev += " as " + string(cfg.Apply.DeviceName)
+	}
+	fmt.Fprintf(w, "apply     device state: %s; mailbox state: %s\n", dev, cfg.Apply.MailboxState)
+	for _, p := range cfg.Peers {
+		fmt.Fprintf(w, "peer %q\n", p.Name)
+		if pub := p.Publish; pub != nil {
+			fmt.Fprintf(w, "  publish %s to %s, from %s, to %s, expiration %ds, auth %s, filters %s\n",
+				events(pub.DeviceState, pub.MailboxState), pub.ServerURI, pub.FromURI, pub.ToURI,
+				int(pub.Expiration.Seconds()), auth(pub.Username, pub.Password),
+				filters(pub.DeviceState, pub.DeviceStateFilter, pub.MailboxState, pub.MailboxStateFilter))
+		} else {
+			fmt.Fprintf(w, "  publish nothing\n")
+		}
+		if acc := p.Accept; acc != nil {
+			match := "any address"
+			if len(acc.Match) > 0 {
+				var ms []string
+				for _, m := range acc.Match {
+					ms = append(ms, m.String())
+				}
+				match = strings.Join(ms, ", ")
+			}
+			fmt.Fprintf(w, "  accept  %s on resource %q from %s, auth %s, filters %s, refresh %s\n",
+				events(acc.DeviceState, acc.MailboxState), acc.Resource, match, auth(acc.Username, acc.Password),
+				filters(acc.DeviceState, acc.DeviceStateFilter, acc.MailboxState, acc.MailboxStateFilter), yesNo(acc.Refresh))
+		} else {
+			fmt.Fprintf(w, "  accept  nothing\n")
+		}
+	}
+	if len(cfg.Peers) == 0 {
+		fmt.Fprintf(w, "peers     none\n")
+	}
+	var objs []string
+	for _, o := range cfg.Sorcery {
+		objs = append(objs, o.Path())
+	}
+	fmt.Fprintf(w, "sorcery   %d %s", len(objs), plural(len(objs), "object", "objects"))
+	if len(objs) > 0 {
+		fmt.Fprintf(w, ": %s", strings.Join(objs, ", "))
+	}
+	fmt.Fprintln(w)
+	if len(cfg.Warnings) == 0 {
+		fmt.Fprintf(w, "warnings  none\n")
+		return
+	}
+	fmt.Fprintf(w, "warnings  %d\n", len(cfg.Warnings))
+	for _, warn := range cfg.Warnings {
+		fmt.Fprintln(w, "warning:", warn)
+	}
+}
+
+func events(device, mailbox bool) string {
+	switch {
+	case device && mailbox:
+		return "device+mwi"
+	case device:
+		return "device"
+	case mailbox:
+		return "mwi"
+	}
+	return "no events"
+}
+
+func auth(user string, pw companion.Secret) string {
+	if user == "" {
+		return "no"
+	}
+	return fmt.Sprintf("yes (user %s, password %s)", user, pw.Source())
+}
+
+func filters(device bool, df companion.Filter, mailbox bool, mf companion.Filter) string {
+	var fs []string
+	if device && !df.IsZero() {
+		fs = append(fs, fmt.Sprintf("device %q", df.String()))
+	}
+	if mailbox && !mf.IsZero() {
+		fs = append(fs, fmt.Sprintf("mwi %q", mf.String()))
+	}
+	if len(fs) == 0 {
+		return "none"
+	}
+	return strings.Join(fs, ", ")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errw bytes.Buffer
+	code = run(args, &out, &errw)
+	return code, out.String(), errw.String()
+}
+
+func TestCheckConfigExample(t *testing.T) {
+	code, out, errOut := runCLI("check-config", "--config", "../../companion.example.toml")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"../../companion.example.toml: OK",
+		"node      instance1, eid auto",
+		"listen    udp://172.16.10.1:5070",
+		"ami       127.0.0.1:5038 as companion (secret inline), reconnect every 2s",
+		"apply     device state: ami as Custom:{device}; mailbox state: ami",
+		`peer "instance2"`,
+		"publish device+mwi to sip:instance1@172.16.10.2:5070, from sip:instance1@172.16.10.2",
+		"expiration 3600s",
+		`accept  device+mwi on resource "instance2" from 172.16.10.2/32, auth no, filters device "^PJSIP/", mwi "^1000", refresh yes`,
+		"sorcery   3 objects: res_pjsip/auth/alice, res_pjsip/aor/alice, res_pjsip/endpoint/alice",
+		"warnings  none",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errOut, "change-me") {
+		t.Errorf("secret printed:\n%s", out)
+	}
+}
+
+func TestCheckConfigFiveMistakes(t *testing.T) {
+	const f = "../../fixtures/config/five_mistakes.toml"
+	code, out, errOut := runCLI("check-config", "--config", f)
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	want := f + `:11: ami.Reconnect_interval: unknown key (did you mean "reconnect_interval"?)
+` + f + `:15: apply.device_name: must start with "Custom:" when device_state = "ami" (AMI can set only Custom: devices)
+` + f + `:20: peer "instance2".publish.server_uri: bad URI: port must be a number from 1 to 65535
+` + f + `:22: peer "instance2".publish.expiration: must be an integer, not a string
+` + f + `:25: peer "instance2".accept.match[1]: "172.16.10.300/32" is not an IP address or CIDR
+` + f + `: 5 errors
+`
+	if errOut != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
+	}
+	if strings.Contains(errOut, "ami-secret-5m") {
+		t.Error("secret printed")
+	}
+}
+
+func TestCheckConfigSecretsNotPrinted(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("file-Zq9x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CLI_TEST_SECRET", "env-Zq9x")
+	cfg := filepath.Join(dir, "c.toml")
+	src := `[companion]
+name = "n"
+eid = "02:42:ac:11:00:02"
+sip_listen = ["udp://0.0.0.0:5070"]
+[ami]
+username = "u"
+secret_env = "CLI_TEST_SECRET"
+[[peer]]
+name = "p"
+publish = { server_uri = "sip:a@h", device_state = true, username = "me", password_file = "pw" }
+accept = { username = "them", password = "inline-Zq9x", mailbox_state = true }
+[[sorcery]]
+class = "res_pjsip"
+type = "auth"
+id = "a"
+fields = { password = "sorcery-Zq9x" }
+`
+	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("check-config", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out+errOut, "Zq9x") {
+		t.Errorf("secret printed:\n%s%s", out, errOut)
+	}
+	for _, want := range []string{"(secret env CLI_TEST_SECRET)", "auth yes (user me, password file " + filepath.Join(dir, "pw") + ")",
+		"accept  mwi on resource \"p\" from any address, auth yes (user them, password inline)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+
+	// A syntax error on the line of a secret.
+	if err := os.WriteFile(cfg, []byte("[ami]\nsecret = syntax-Zq9x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI("check-config", "--config", cfg)
+	if code != 1 || !strings.Contains(errOut, cfg+":2: TOML syntax error") || strings.Contains(out+errOut, "Zq9x") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{nil, 2, "", "usage: companion"},
+		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{[]string{"check-config"}, 2, "", "usage: companion check-config --config FILE"},
+		{[]string{"check-config", "--config"}, 2, "", "flag needs an argument"},
+		{[]string{"check-config", "--bogus"}, 2, "", "flag provided but not defined"},
+		{[]string{"check-config", "--config", "x.toml", "extra"}, 2, "", "usage: companion check-config"},
+		{[]string{"check-config", "--config", "/nonexistent/c.toml"}, 1, "", "no such file"},
+		{[]string{"run", "--config", "x.toml"}, 2, "", "not implemented yet"},
+		{[]string{"provision"}, 2, "", "not implemented yet"},
+		{[]string{"version"}, 0, "companion ", ""},
+		{[]string{"help"}, 0, "check-config --config FILE", ""},
+	} {
+		code, out, errOut := runCLI(tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.stdout) || !strings.Contains(errOut, tt.stderr) ||
+			(tt.stdout == "" && out != "") || (tt.stderr == "" && errOut != "") {
+			t.Errorf("%q: exit %d\nstdout %q\nstderr %q", tt.args, code, out, errOut)
+		}
+	}
+}
