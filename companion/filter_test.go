@@ -1,9 +1,59 @@
 package companion
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
+
+// refusedGNU are the constructs glibc accepts that the companion refuses
+// (loudly, at configuration load) because Go's matcher cannot express them.
+var refusedGNU = regexp.MustCompile(`\\[1-9bB<>]`)
+
+// The recorded answers of glibc's regcomp/regexec, the matcher Asterisk
+// uses, are the reference: every pattern glibc accepts must match the same
+// subjects here, or be refused with a reason; every pattern glibc refuses
+// must be refused here too.
+func TestFilterAgreesWithGlibc(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "fixtures", "regex", "glibc-2.36-ere-icase.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			t.Fatalf("bad fixture line %q", line)
+		}
+		pattern, subject, glibc := f[0], f[1], f[2]
+		rows++
+		filter, err := CompileFilter(pattern)
+		switch {
+		case glibc == "error":
+			if err == nil {
+				t.Errorf("CompileFilter(%q) accepted a pattern glibc refuses", pattern)
+			}
+		case refusedGNU.MatchString(pattern):
+			if err == nil || !strings.Contains(err.Error(), "not supported") {
+				t.Errorf("CompileFilter(%q) = %v, want a 'not supported' refusal", pattern, err)
+			}
+		case err != nil:
+			t.Errorf("CompileFilter(%q): %v (glibc accepts it)", pattern, err)
+		default:
+			if got := filter.Match(subject); got != (glibc == "match") {
+				t.Errorf("Filter(%q).Match(%q) = %v, glibc says %s", pattern, subject, got, glibc)
+			}
+		}
+	}
+	if rows < 100 {
+		t.Fatalf("fixture has %d rows, want the 108 recorded", rows)
+	}
+}
 
 func TestFilterMatch(t *testing.T) {
 	tests := []struct {
@@ -69,7 +119,15 @@ func TestFilterInvalid(t *testing.T) {
 		{"^PJSIP/(", "missing closing )"},
 		{"[a-", "missing closing ]"},
 		{"*abc", "missing argument to repetition operator"},
-		{`\d+`, "Perl class, not POSIX"},
+		{`\d+`, "Perl class: glibc reads \\d as neither d nor a digit"},
+		{`\n`, "Perl escape, not POSIX"},
+		{"a{b}", "malformed interval (Go would read literal braces)"},
+		{"a{", "unclosed interval"},
+		{"[[:word:]]", "Go's class, not glibc's"},
+		{"[[.ab.]]", "multi-character collating element"},
+		{`(a)\1`, "back-reference"},
+		{`\<word`, "GNU word boundary"},
+		{`abc\`, "trailing backslash"},
 		{"(?i)abc", "Perl flags, not POSIX"},
 		{`\pL`, "Unicode class, not POSIX"},
 	}
@@ -93,4 +151,20 @@ func TestFilterString(t *testing.T) {
 	if !(Filter{}).IsZero() {
 		t.Error("zero Filter is not zero")
 	}
+}
+
+func FuzzCompileFilter(f *testing.F) {
+	for _, seed := range []string{"^PJSIP/", `[]a-]`, `a{,3}`, `\w\s\'`, `[[.a.][:digit:]]`, `(a|b)*?c{2}`} {
+		f.Add(seed, "PJSIP/alice")
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		filter, err := CompileFilter(pattern)
+		if err != nil {
+			return
+		}
+		filter.Match(name) // must not panic
+		if pattern != "" && filter.String() != pattern {
+			t.Fatalf("String() = %q, want %q", filter.String(), pattern)
+		}
+	})
 }
