@@ -65,3 +65,18 @@ func (s State) String() string {
 	}
 	return "invalid state"
 }
+
+// normalized clears the fields that do not belong to s's kind, so that
+// equal states compare equal. A state of no known kind is a programming
+// error.
+func (s State) normalized() State {
+	switch s.Key.Kind {
+	case KindDevice:
+		s.Old, s.New = 0, 0
+	case KindMailbox:
+		s.Device, s.Cachable = Unknown, false
+	default:
+		panic(fmt.Sprintf("companion: state %q has no kind", s.Key.Name))
+	}
+	return s
+}

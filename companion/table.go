@@ -47,6 +47,7 @@ func (t *Table) Set(origin EntityID, s State) (Entry, bool) {
 }
 
 func (t *Table) set(origin EntityID, s State) (Entry, bool) {
+	s = s.normalized()
 	keys := t.origins[origin]
 	if old, ok := keys[s.Key]; ok && old.State == s {
 		return old, false
@@ -103,20 +104,26 @@ func (t *Table) DeleteOrigin(origin EntityID) []Entry {
 // source was away. It reports how many keys changed and how many were
 // removed. When a key appears twice in states, the last one wins.
 func (t *Table) Replace(origin EntityID, kind Kind, states []State) (changed, removed int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	present := make(map[Key]struct{}, len(states))
+	latest := make(map[Key]State, len(states))
+	order := make([]Key, 0, len(states))
 	for _, s := range states {
 		if s.Key.Kind != kind {
 			continue
 		}
-		present[s.Key] = struct{}{}
-		if _, ok := t.set(origin, s); ok {
+		if _, seen := latest[s.Key]; !seen {
+			order = append(order, s.Key)
+		}
+		latest[s.Key] = s
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range order {
+		if _, ok := t.set(origin, latest[k]); ok {
 			changed++
 		}
 	}
 	for _, e := range sortedEntries(t.origins[origin]) {
-		if _, ok := present[e.State.Key]; !ok && e.State.Key.Kind == kind {
+		if _, ok := latest[e.State.Key]; !ok && e.State.Key.Kind == kind {
 			t.delete(origin, e.State.Key)
 			removed++
 		}
@@ -175,9 +182,11 @@ func (t *Table) notify(e Entry) {
 }
 
 // Watch returns a Watcher of changes whose (origin, key) pass match (nil
-// matches all). Changes are coalesced per (origin, key): a watcher that
-// falls behind holds at most one pending change per key, the newest, so a
-// slow consumer costs bounded memory and never misses a latest value.
+// matches all). match runs with the table locked: it must be quick and
+// must not call the table. Changes are coalesced per (origin, key): a
+// watcher that falls behind holds at most one pending change per key, the
+// newest, so a slow consumer costs bounded memory and never misses a
+// latest value.
 func (t *Table) Watch(match func(origin EntityID, k Key) bool) *Watcher {
 	w := &Watcher{
 		table:   t,
@@ -203,16 +212,16 @@ type Watcher struct {
 	signal chan struct{}
 
 	mu      sync.Mutex
-	order   []Entry           // pending changes, oldest first
+	order   []Entry           // pending changes, in the order their keys first changed
 	pending map[originKey]int // index into order
 }
 
 // C receives a value whenever changes are pending. One receive may stand
-// for many changes: call Changes to take them all.
+// for many changes: call Changes to take them all. C is closed by Close.
 func (w *Watcher) C() <-chan struct{} { return w.signal }
 
-// Changes takes the pending changes, oldest first, one per (origin, key)
-// carrying its newest value.
+// Changes takes the pending changes, one per (origin, key) carrying its
+// newest value, in the order the keys first changed since the last call.
 func (w *Watcher) Changes() []Entry {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -222,10 +231,16 @@ func (w *Watcher) Changes() []Entry {
 	return out
 }
 
-// Close stops the watcher; pending changes are discarded.
+// Close stops the watcher: pending changes are discarded and C is closed,
+// so a consumer waiting on it wakes up. Close is idempotent.
 func (w *Watcher) Close() {
 	w.table.mu.Lock()
-	delete(w.table.watchers, w)
+	// offer runs under the table lock, so once w is out of the set nothing
+	// sends on w.signal any more and closing it is safe.
+	if _, ok := w.table.watchers[w]; ok {
+		delete(w.table.watchers, w)
+		close(w.signal)
+	}
 	w.table.mu.Unlock()
 	w.Changes()
 }
@@ -234,12 +249,12 @@ func (w *Watcher) offer(e Entry) {
 	if w.match != nil && !w.match(e.Origin, e.State.Key) {
 		return
 	}
-	ok := originKey{e.Origin, e.State.Key}
+	id := originKey{e.Origin, e.State.Key}
 	w.mu.Lock()
-	if i, found := w.pending[ok]; found {
+	if i, found := w.pending[id]; found {
 		w.order[i] = e
 	} else {
-		w.pending[ok] = len(w.order)
+		w.pending[id] = len(w.order)
 		w.order = append(w.order, e)
 	}
 	w.mu.Unlock()

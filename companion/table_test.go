@@ -251,3 +251,44 @@ func BenchmarkTableSetWatched(b *testing.B) {
 		}
 	}
 }
+
+func TestTableReplaceDuplicateKeyLastWins(t *testing.T) {
+	tab := NewTable()
+	tab.Set(eidA, Device("x", InUse, true))
+	w := tab.Watch(nil)
+	defer w.Close()
+	changed, removed := tab.Replace(eidA, KindDevice, []State{Device("x", Busy, true), Device("x", InUse, true)})
+	if changed != 0 || removed != 0 {
+		t.Fatalf("Replace = %d changed, %d removed; want nothing (last value equals the held one)", changed, removed)
+	}
+	if ch := w.Changes(); len(ch) != 0 {
+		t.Fatalf("watcher told of %+v, though nothing changed", ch)
+	}
+}
+
+func TestTableNormalizesStates(t *testing.T) {
+	tab := NewTable()
+	tab.Set(eidA, State{Key: DeviceKey("x"), Device: InUse, Old: 3})
+	if _, changed := tab.Set(eidA, Device("x", InUse, false)); changed {
+		t.Error("stray mailbox counts on a device state made an equal state look different")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a state without a kind was stored")
+		}
+	}()
+	tab.Set(eidA, State{Key: Key{Name: "x"}})
+}
+
+func TestWatcherCloseClosesC(t *testing.T) {
+	tab := NewTable()
+	w := tab.Watch(nil)
+	tab.Set(eidA, Device("x", InUse, true))
+	w.Close()
+	w.Close() // idempotent
+	<-w.C()   // the pending signal, if any
+	if _, open := <-w.C(); open {
+		t.Fatal("C still open after Close")
+	}
+	tab.Set(eidA, Device("x", Busy, true)) // must not send on the closed channel
+}
