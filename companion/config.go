@@ -192,11 +192,17 @@ func (o SorceryObject) Field(name string) (string, bool) {
 type SorceryField struct {
 	Name  string
 	Value string
+
+	secret bool // read from { env = ... } or { file = ... }
 }
 
 // Sensitive reports whether the field holds a credential (auth password,
-// md5_cred, ...), whose value must never be printed.
+// md5_cred, ..., or any value read from the environment or a file), whose
+// value must never be printed.
 func (f SorceryField) Sensitive() bool {
+	if f.secret {
+		return true
+	}
 	n := strings.ToLower(f.Name)
 	for _, s := range []string{"password", "secret", "md5_cred", "token"} {
 		if strings.Contains(n, s) {

@@ -1,6 +1,7 @@
 package companion
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -39,19 +40,10 @@ func (x *lineIndex) define(path []string, line int, overwrite bool) {
 	if len(path) > 0 {
 		parent := joinPath(path[:len(path)-1])
 		last := path[len(path)-1]
-		if !strings.HasPrefix(last, "\x01") && !containsString(x.children[parent], last) {
+		if !strings.HasPrefix(last, "\x01") && !slices.Contains(x.children[parent], last) {
 			x.children[parent] = append(x.children[parent], last)
 		}
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func indexLines(src string) *lineIndex {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -364,7 +365,7 @@ func (s *section) tables(k string) ([]map[string]any, bool) {
 func (s *section) checkKnown() {
 	var unknown []string
 	for k := range s.m {
-		if !containsString(s.known, k) {
+		if !slices.Contains(s.known, k) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -442,24 +443,32 @@ func (s *section) secret(base string) (sec Secret, set bool) {
 	if !ok {
 		return Secret{}, true
 	}
-	switch k {
-	case base:
+	return s.readSecret(k, strings.TrimPrefix(k, base), v)
+}
+
+// readSecret resolves the value v of key k: the secret itself (source ""),
+// the name of an environment variable ("_env") or a file path ("_file").
+// Errors never repeat v: a secret typed where its variable name or path
+// belongs must not end up in a log.
+func (s *section) readSecret(k, source, v string) (Secret, bool) {
+	switch source {
+	case "":
 		if v == "" {
 			s.errorf(k, "is empty")
 			return Secret{}, true
 		}
 		return NewSecret(v, "inline"), true
-	case base + "_env":
-		if v == "" {
-			s.errorf(k, "names no environment variable")
+	case "_env":
+		if !isEnvName(v) {
+			s.errorf(k, "is not an environment variable name (letters, digits and _, not starting with a digit); the value itself is not repeated here")
 			return Secret{}, true
 		}
 		val, ok := os.LookupEnv(v)
 		switch {
 		case !ok:
-			s.errorf(k, "environment variable %s is not set", v)
+			s.errorf(k, "the environment variable named here is not set")
 		case val == "":
-			s.errorf(k, "environment variable %s is empty", v)
+			s.errorf(k, "the environment variable named here is empty")
 		default:
 			return NewSecret(val, "env "+v), true
 		}
@@ -472,7 +481,7 @@ func (s *section) secret(base string) (sec Secret, set bool) {
 		path := s.l.resolve(v)
 		data, err := readSecretFile(path)
 		if err != nil {
-			s.errorf(k, "cannot read %s: %s", path, reason(err))
+			s.errorf(k, "cannot read the file named here: %s", reason(err))
 			return Secret{}, true
 		}
 		val := string(data)
@@ -490,6 +499,18 @@ func (s *section) secret(base string) (sec Secret, set bool) {
 		}
 		return NewSecret(val, "file "+path), true
 	}
+}
+
+func isEnvName(v string) bool {
+	for i, c := range v {
+		switch {
+		case c == '_', 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return v != ""
 }
 
 // credentials reads a username with its password (or secret): both or
@@ -1008,6 +1029,11 @@ func parseMatch(v string) (netip.Prefix, error) {
 		if err != nil {
 			return p, fmt.Errorf("%q is not an IP address or CIDR", v)
 		}
+		// An IPv4-mapped prefix (::ffff:10.0.0.0/104) means the IPv4
+		// network; sources are compared unmapped.
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		return p, nil
 	}
 	a, err := netip.ParseAddr(v)
@@ -1075,7 +1101,7 @@ func (l *loader) sorceryFields(s *section) []SorceryField {
 	order := append([]string(nil), s.l.idx.keys(s.path...)...)
 	var rest []string
 	for k := range s.m {
-		if !containsString(order, k) {
+		if !slices.Contains(order, k) {
 			rest = append(rest, k)
 		}
 	}
@@ -1104,6 +1130,13 @@ func (l *loader) sorceryFields(s *section) []SorceryField {
 		case float64:
 			s.errorf(k, "must be a string, integer or boolean, not a float (write it as a string, e.g. \"3.0\")")
 			continue
+		case map[string]any:
+			sec, ok := s.fieldSecret(k, v)
+			if !ok {
+				continue
+			}
+			out = append(out, SorceryField{Name: k, Value: sec.Reveal(), secret: true})
+			continue
 		default:
 			s.errorf(k, "must be a string, integer or boolean, not %s", tomlType(v))
 			continue
@@ -1111,6 +1144,23 @@ func (l *loader) sorceryFields(s *section) []SorceryField {
 		out = append(out, SorceryField{Name: k, Value: val})
 	}
 	return out
+}
+
+// fieldSecret reads a field given as { env = "NAME" } or { file = "PATH" },
+// for passwords that should not be written into the configuration file.
+func (s *section) fieldSecret(k string, m map[string]any) (Secret, bool) {
+	if len(m) == 1 {
+		for source, v := range m {
+			str, isString := v.(string)
+			if (source == "env" || source == "file") && isString {
+				inline := &section{l: s.l, m: m, path: subPath(s.path, k), name: s.key(k)}
+				sec, _ := inline.readSecret(source, "_"+source, str)
+				return sec, !sec.IsZero()
+			}
+		}
+	}
+	s.errorf(k, "must be a string, integer, boolean, { env = \"NAME\" } or { file = \"PATH\" }")
+	return Secret{}, false
 }
 
 // checkPathSegment allows only RFC 3986 unreserved characters: the ARI

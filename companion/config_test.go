@@ -90,11 +90,9 @@ func TestConfigExample(t *testing.T) {
 		!acc.DeviceState || !acc.MailboxState || !acc.Refresh || acc.Username != "" {
 		t.Errorf("accept = %+v", acc)
 	}
-	if acc.DeviceStateFilter.String() != "^PJSIP/" || !acc.DeviceStateFilter.Match("pjsip/alice") || acc.DeviceStateFilter.Match("SIP/alice") {
-		t.Errorf("device_state_filter = %v", acc.DeviceStateFilter)
-	}
-	if !acc.MailboxStateFilter.Match("1000@default") || acc.MailboxStateFilter.Match("2000@default") {
-		t.Errorf("mailbox_state_filter = %v", acc.MailboxStateFilter)
+	// The seed's first example shares everything; its filters are on instance 2.
+	if !acc.DeviceStateFilter.IsZero() || !acc.MailboxStateFilter.IsZero() {
+		t.Errorf("instance 1 filters = %q, %q; want none", acc.DeviceStateFilter, acc.MailboxStateFilter)
 	}
 	if !acc.Allows(netip.MustParseAddr("172.16.10.2")) || !acc.Allows(netip.MustParseAddr("::ffff:172.16.10.2")) || acc.Allows(netip.MustParseAddr("172.16.10.3")) {
 		t.Error("Allows does not follow match")
@@ -108,11 +106,11 @@ func TestConfigExample(t *testing.T) {
 		t.Errorf("sorcery = %v", paths)
 	}
 	wantFields := [][]SorceryField{
-		{{"auth_type", "userpass"}, {"username", "alice"}, {"password", "secret"}},
-		{{"support_path", "yes"}, {"remove_existing", "yes"}, {"max_contacts", "1"}},
-		{{"from_user", "alice"}, {"context", "default"}, {"disallow", "all"}, {"allow", "g722,ulaw,alaw"},
-			{"ice_support", "yes"}, {"force_rport", "yes"}, {"rewrite_contact", "yes"}, {"rtp_symmetric", "yes"},
-			{"auth", "alice"}, {"aors", "alice"}},
+		{{Name: "auth_type", Value: "userpass"}, {Name: "username", Value: "alice"}, {Name: "password", Value: "secret"}},
+		{{Name: "support_path", Value: "yes"}, {Name: "remove_existing", Value: "yes"}, {Name: "max_contacts", Value: "1"}},
+		{{Name: "from_user", Value: "alice"}, {Name: "context", Value: "default"}, {Name: "disallow", Value: "all"}, {Name: "allow", Value: "g722,ulaw,alaw"},
+			{Name: "ice_support", Value: "yes"}, {Name: "force_rport", Value: "yes"}, {Name: "rewrite_contact", Value: "yes"}, {Name: "rtp_symmetric", Value: "yes"},
+			{Name: "auth", Value: "alice"}, {Name: "aors", Value: "alice"}},
 	}
 	for i, o := range cfg.Sorcery {
 		if !reflect.DeepEqual(o.Fields, wantFields[i]) {
@@ -157,6 +155,14 @@ func TestConfigExampleInstance2(t *testing.T) {
 	}
 	if p.Accept.Resource != "instance1" || p.Accept.Match[0].String() != "172.16.10.1/32" || !p.Accept.Refresh {
 		t.Errorf("accept = %+v", p.Accept)
+	}
+	// The seed's filtering example.
+	acc := p.Accept
+	if acc.DeviceStateFilter.String() != "^PJSIP/" || !acc.DeviceStateFilter.Match("pjsip/alice") || acc.DeviceStateFilter.Match("SIP/alice") {
+		t.Errorf("device_state_filter = %v", acc.DeviceStateFilter)
+	}
+	if !acc.MailboxStateFilter.Match("1000@default") || acc.MailboxStateFilter.Match("2000@default") {
+		t.Errorf("mailbox_state_filter = %v", acc.MailboxStateFilter)
 	}
 	// The two files fit together: each publishes to the resource the other accepts it on.
 	one := loadExample(t)
@@ -355,7 +361,8 @@ func TestConfigSingleMistakes(t *testing.T) {
 		{name: "from_uri", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\nfrom_uri = \"a@h\"\n", line: 5, key: `peer "p".publish.from_uri`, msg: "bad URI"},
 		{name: "expiration zero", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\nexpiration = 0\n", line: 5, key: `peer "p".publish.expiration`, msg: "at least 1"},
 		{name: "switch yes", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\ndevice_state = \"yes\"\n", line: 5, key: `peer "p".publish.device_state`, msg: "must be a boolean (true or false), not a string"},
-		{name: "publish filter", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\ndevice_state = true\ndevice_state_filter = '^PJSIP/\\d+'\n", line: 6, key: `peer "p".publish.device_state_filter`, msg: "not a POSIX extended regular expression"},
+		{name: "publish filter", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\ndevice_state = true\ndevice_state_filter = '^PJSIP/(alice'\n", line: 6, key: `peer "p".publish.device_state_filter`, msg: "not a POSIX extended regular expression"},
+		{name: "perl escape in filter", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\ndevice_state = true\ndevice_state_filter = '^PJSIP/\\d+'\n", line: 6, key: `peer "p".publish.device_state_filter`, msg: "not a POSIX escape"},
 		{name: "publish user without password", add: "[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\nusername = \"u\"\n", line: 5, key: `peer "p".publish.username`, msg: "needs password"},
 		{name: "accept password without user", add: "[[peer]]\nname = \"p\"\n[peer.accept]\nmatch = [\"10.0.0.1\"]\npassword = \"pw\"\n", line: 5, key: `peer "p".accept.password`, msg: "needs username"},
 		{name: "accept open", add: "[[peer]]\nname = \"p\"\n\n  [peer.accept]\n  device_state = true\n", line: 4, key: `peer "p".accept`, msg: "accepts publications from anyone"},
@@ -375,7 +382,7 @@ func TestConfigSingleMistakes(t *testing.T) {
 		{name: "sorcery duplicate", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\n[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\n",
 			line: 5, key: "sorcery[2]", msg: "res_pjsip/aor/a is already defined (line 9)"},
 		{name: "sorcery array value", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"identify\"\nid = \"a\"\n[sorcery.fields]\nendpoint = \"a\"\nmatch = [\"10.0.0.1\"]\n", line: 7, key: "sorcery[1].fields.match", msg: "not an array"},
-		{name: "sorcery table value", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\nfields = { x = { y = 1 } }\n", line: 5, key: "sorcery[1].fields.x", msg: "not a table"},
+		{name: "sorcery table value", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\nfields = { x = { y = 1 } }\n", line: 5, key: "sorcery[1].fields.x", msg: "must be a string, integer, boolean, { env"},
 		{name: "sorcery date value", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\nfields = { x = 2024-01-01 }\n", line: 5, key: "sorcery[1].fields.x", msg: "not a date/time"},
 		{name: "sorcery empty field name", add: "[[sorcery]]\nclass = \"res_pjsip\"\ntype = \"aor\"\nid = \"a\"\nfields = { \"\" = \"v\" }\n", line: 5, key: "sorcery[1].fields.", msg: "field name is empty"},
 		{name: "publish without ami", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\n[[peer]]\nname = \"p\"\n[peer.publish]\nserver_uri = \"sip:a@h\"\nmailbox_state = true\n",
@@ -550,20 +557,22 @@ func TestConfigSecretSources(t *testing.T) {
 		line string
 		want wantErr
 	}{
-		{`secret_env = "COMPANION_TEST_UNSET"`, wantErr{6, "ami.secret_env", "environment variable COMPANION_TEST_UNSET is not set"}},
-		{`secret_env = "COMPANION_TEST_EMPTY"`, wantErr{6, "ami.secret_env", "environment variable COMPANION_TEST_EMPTY is empty"}},
-		{`secret_file = "missing.secret"`, wantErr{6, "ami.secret_file", "cannot read " + filepath.Join(dir, "missing.secret") + ": no such file"}},
+		{`secret_env = "COMPANION_TEST_UNSET"`, wantErr{6, "ami.secret_env", "the environment variable named here is not set"}},
+		{`secret_env = "COMPANION_TEST_EMPTY"`, wantErr{6, "ami.secret_env", "the environment variable named here is empty"}},
+		// the secret itself typed where its variable name or path belongs
+		{`secret_env = "hunter2-Secret!"`, wantErr{6, "ami.secret_env", "is not an environment variable name"}},
+		{`secret_file = "hunter2-Secret!"`, wantErr{6, "ami.secret_file", "cannot read the file named here: no such file"}},
 		{`secret_file = "empty.secret"`, wantErr{6, "ami.secret_file", "is empty"}},
 		{"secret = \"x\"\nsecret_file = \"ami.secret\"", wantErr{7, "ami.secret_file", "set only one of secret, secret_env or secret_file (found secret and secret_file)"}},
 		{"secret_env = \"X\"\nsecret = \"x\"", wantErr{7, "ami.secret", "set only one of"}},
 		{`secret = ""`, wantErr{6, "ami.secret", "is empty"}},
-		{`secret_file = "/dev/null"`, wantErr{6, "ami.secret_file", "cannot read /dev/null: not a regular file"}},
+		{`secret_file = "/dev/null"`, wantErr{6, "ami.secret_file", "cannot read the file named here: not a regular file"}},
 		{`secret_file = "` + dir + `"`, wantErr{6, "ami.secret_file", "not a regular file"}},
 		{`secret = 1234`, wantErr{6, "ami.secret", "must be a string, not an integer"}},
 	} {
 		_, err := ParseConfig(file, []byte(head+tt.line+"\n"))
 		checkErrors(t, err, []wantErr{tt.want})
-		if err != nil && (strings.Contains(err.Error(), "from-file") || strings.Contains(err.Error(), "1234")) {
+		if err != nil && (strings.Contains(err.Error(), "from-file") || strings.Contains(err.Error(), "1234") || strings.Contains(err.Error(), "hunter2")) {
 			t.Errorf("%s: secret in %q", tt.line, err)
 		}
 	}
@@ -701,9 +710,9 @@ fields = { c = 1, b = "two", a = false }
 		t.Fatal(err)
 	}
 	want := [][]SorceryField{
-		{{"zeta", "z"}, {"alpha", "1"}, {"quoted.key", "no"}, {"mid", "yes"}, {"neg", "-5"}, {"hex", "31"}, {"big", "9000"}, {"multi", "one = 1\ntwo"}, {"after", ""}},
-		{{"z", "1"}, {"y", "two"}, {"x", "yes"}},
-		{{"c", "1"}, {"b", "two"}, {"a", "no"}},
+		{{Name: "zeta", Value: "z"}, {Name: "alpha", Value: "1"}, {Name: "quoted.key", Value: "no"}, {Name: "mid", Value: "yes"}, {Name: "neg", Value: "-5"}, {Name: "hex", Value: "31"}, {Name: "big", Value: "9000"}, {Name: "multi", Value: "one = 1\ntwo"}, {Name: "after", Value: ""}},
+		{{Name: "z", Value: "1"}, {Name: "y", Value: "two"}, {Name: "x", Value: "yes"}},
+		{{Name: "c", Value: "1"}, {Name: "b", Value: "two"}, {Name: "a", Value: "no"}},
 	}
 	for i, o := range cfg.Sorcery {
 		if !reflect.DeepEqual(o.Fields, want[i]) {
@@ -782,4 +791,82 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("error %T %v", err, err)
 		}
 	})
+}
+
+func TestConfigSorceryFieldSecrets(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bob.pw"), []byte("bob-FILE-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("COMPANION_TEST_ALICE_PW", "alice-ENV-pw")
+	src := `[companion]
+name = "n"
+eid = "02:42:ac:11:00:02"
+
+[[sorcery]]
+class = "res_pjsip"
+type = "auth"
+id = "alice"
+fields = { username = "alice", password = { env = "COMPANION_TEST_ALICE_PW" } }
+
+[[sorcery]]
+class = "res_pjsip"
+type = "auth"
+id = "bob"
+  [sorcery.fields]
+  username = "bob"
+  md5 = { file = "bob.pw" }
+  realm = "asterisk"
+`
+	cfg, err := ParseConfig(filepath.Join(dir, "c.toml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, bob := cfg.Sorcery[0], cfg.Sorcery[1]
+	if v, _ := alice.Field("password"); v != "alice-ENV-pw" {
+		t.Errorf("alice password = %q, want the environment's value", v)
+	}
+	// read from a file: secret whatever the field's name, and in file order
+	if len(bob.Fields) != 3 || bob.Fields[1].Name != "md5" || bob.Fields[1].Value != "bob-FILE-pw" || !bob.Fields[1].Sensitive() {
+		t.Errorf("bob fields = %#v", bob.Fields)
+	}
+	if out := fmt.Sprintf("%v %+v %#v", cfg, cfg.Sorcery, bob.Fields); strings.Contains(out, "FILE-pw") || strings.Contains(out, "ENV-pw") {
+		t.Errorf("sorcery secret printed: %s", out)
+	}
+
+	_, err = ParseConfig(filepath.Join(dir, "c.toml"), []byte(strings.Replace(src, `{ file = "bob.pw" }`, `{ file = "nope.pw" }`, 1)))
+	checkErrors(t, err, []wantErr{{17, "sorcery[2].fields.md5.file", "cannot read the file named here"}})
+}
+
+func TestConfigMatchIPv4Mapped(t *testing.T) {
+	src := `[companion]
+name = "n"
+eid = "02:42:ac:11:00:02"
+sip_listen = ["udp://127.0.0.1:5070"]
+[apply]
+device_state = "none"
+mailbox_state = "none"
+[[peer]]
+name = "p"
+  [peer.accept]
+  match = ["::ffff:10.0.0.0/104", "::ffff:192.0.2.7"]
+`
+	cfg, err := ParseConfig("c.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := cfg.Peers[0].Accept
+	for _, tt := range []struct {
+		addr string
+		want bool
+	}{
+		{"10.1.2.3", true},
+		{"::ffff:10.1.2.3", true},
+		{"192.0.2.7", true},
+		{"11.0.0.1", false},
+	} {
+		if got := acc.Allows(netip.MustParseAddr(tt.addr)); got != tt.want {
+			t.Errorf("Allows(%s) = %v, want %v (match %v)", tt.addr, got, tt.want, acc.Match)
+		}
+	}
 }
