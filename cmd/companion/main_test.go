@@ -28,7 +28,7 @@ func TestCheckConfigExample(t *testing.T) {
 		`peer "instance2"`,
 		"publish device+mwi to sip:instance1@172.16.10.2:5070, from sip:instance1@172.16.10.2",
 		"expiration 3600s",
-		`accept  device+mwi on resource "instance2" from 172.16.10.2/32, auth no, filters device "^PJSIP/", mwi "^1000", refresh yes`,
+		`accept  device+mwi on resource "instance2" from 172.16.10.2/32, auth no, filters none, refresh yes`,
 		"sorcery   3 objects: res_pjsip/auth/alice, res_pjsip/aor/alice, res_pjsip/endpoint/alice",
 		"warnings  none",
 	} {
@@ -137,5 +137,52 @@ func TestUsage(t *testing.T) {
 			(tt.stdout == "" && out != "") || (tt.stderr == "" && errOut != "") {
 			t.Errorf("%q: exit %d\nstdout %q\nstderr %q", tt.args, code, out, errOut)
 		}
+	}
+}
+
+func TestCheckConfigSummaryShowsFiltersAndAuth(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.toml")
+	src := `[companion]
+name = "instance2"
+eid = "02:00:00:00:00:02"
+sip_listen = ["udp://127.0.0.1:5070"]
+[ami]
+username = "companion"
+secret = "ami-pw-77"
+[[peer]]
+name = "instance1"
+  [peer.publish]
+  server_uri = "sip:instance2@127.0.0.1:5071"
+  device_state = true
+  device_state_filter = "^Custom:"
+  username = "instance2"
+  password = "pub-pw-77"
+  [peer.accept]
+  match = ["127.0.0.1"]
+  username = "instance1"
+  password = "acc-pw-77"
+  device_state = true
+  device_state_filter = "^PJSIP/"
+  mailbox_state = true
+  mailbox_state_filter = "^1000"
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("check-config", "--config", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		`publish device to sip:instance2@127.0.0.1:5071`,
+		`filters device "^Custom:"`,
+		`accept  device+mwi on resource "instance1" from 127.0.0.1/32, auth yes (user instance1, password inline), filters device "^PJSIP/", mwi "^1000", refresh no`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errOut, "-pw-77") {
+		t.Errorf("secret printed:\n%s%s", out, errOut)
 	}
 }
