@@ -9,13 +9,14 @@ import (
 // SIP; only the SIP edge turns codes into statuses. The status after each
 // code is what a stock Asterisk (res_pjsip_publish_asterisk, with
 // device_state and mailbox_state set to yes) answers the same request, so
-// that a companion receiver can answer alike.
+// that a companion receiver can answer alike, except where a comment says
+// the companion answers otherwise.
 type BodyErrorCode uint8
 
 const (
 	BodyNone BodyErrorCode = iota // not a body error (nil or another error)
 
-	BodyTooLarge        // 413: longer than MaxBodySize
+	BodyTooLarge        // 413, the companion's own: Asterisk sets no body limit beyond pjsip's packet size
 	BodyNotJSON         // 500: jansson cannot load it as one JSON object
 	BodyMissingEID      // 500: "eid" missing or not a string
 	BodyBadEID          // 200: Asterisk keeps it under a garbled EID; the companion drops it and counts it

@@ -97,7 +97,8 @@ func codecEventsFor(body string) []Event {
 }
 
 // codecAsteriskStatus is the status a stock Asterisk answers for a decoding
-// result, as documented on the codes.
+// result, as documented on the codes (413 is the companion's own; no
+// recorded case reaches it).
 func codecAsteriskStatus(code BodyErrorCode) int {
 	switch code {
 	case BodyNone, BodyBadEID:
