@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -721,9 +720,7 @@ func (l *loader) ami(s *section) *AMIConfig {
 	s.checkKnown()
 	a := &AMIConfig{Address: DefaultAMIAddress, ReconnectInterval: DefaultAMIReconnectInterval}
 	if v, ok := s.str("address"); ok {
-		host, port, err := net.SplitHostPort(v)
-		n, perr := strconv.Atoi(port)
-		if err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		if _, port, err := splitHostPort(v); err != nil || port == 0 {
 			s.errorf("address", "want host:port, e.g. \"127.0.0.1:5038\"")
 		} else {
 			a.Address = v
