@@ -14,6 +14,9 @@ import (
 const (
 	DefaultAMIAddress           = "127.0.0.1:5038"
 	DefaultAMIReconnectInterval = 2 * time.Second
+	DefaultAMIActionTimeout     = 5 * time.Second
+	DefaultARITimeout           = 10 * time.Second
+	DefaultProvisionStateFile   = "/var/lib/companion/provisioned.json"
 	DefaultARIURL               = "http://127.0.0.1:8088/ari"
 	DefaultPublishExpiration    = 3600 * time.Second
 	DefaultAMIDeviceName        = "Custom:{device}"
@@ -77,6 +80,7 @@ type AMIConfig struct {
 	Username          string
 	Secret            Secret
 	ReconnectInterval time.Duration
+	ActionTimeout     time.Duration // bound on each AMI action's answer
 }
 
 // ARIConfig is the [ari] section.
@@ -84,6 +88,10 @@ type ARIConfig struct {
 	URL      string // http(s)://host[:port]/path, without credentials
 	Username string
 	Password Secret
+	Timeout  time.Duration // bound on each HTTP request
+	// StateFile records the sorcery objects provisioning created, so that
+	// --prune knows what it may delete (ARI cannot list dynamic objects).
+	StateFile string
 }
 
 // ApplyMode says through which interface remote state lands in the local
@@ -101,6 +109,9 @@ type ApplyConfig struct {
 	DeviceState  ApplyMode
 	DeviceName   DeviceNameTemplate // always set when DeviceState is not none
 	MailboxState ApplyMode
+	// ClearDeviceState is written to a remote device when the peer that
+	// asserted it goes away (publication expired or removed).
+	ClearDeviceState DeviceState
 }
 
 // DeviceNameTemplate names the local device a remote device state is written

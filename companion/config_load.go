@@ -605,13 +605,13 @@ func (l *loader) load(root map[string]any) *Config {
 	} else if !rs.has("companion") {
 		l.errorf(0, "companion", "missing section [companion] (name is required)")
 	}
-	if s := rs.table("ami", "address", "username", "secret", "secret_env", "secret_file", "reconnect_interval"); s != nil {
+	if s := rs.table("ami", "address", "username", "secret", "secret_env", "secret_file", "reconnect_interval", "action_timeout"); s != nil {
 		cfg.AMI = l.ami(s)
 	}
-	if s := rs.table("ari", "url", "username", "password", "password_env", "password_file"); s != nil {
+	if s := rs.table("ari", "url", "username", "password", "password_env", "password_file", "timeout", "state_file"); s != nil {
 		cfg.ARI = l.ari(s)
 	}
-	apply := rs.table("apply", "device_state", "device_name", "mailbox_state")
+	apply := rs.table("apply", "device_state", "device_name", "mailbox_state", "device_clear_state")
 	if apply == nil {
 		apply = &section{l: l, m: map[string]any{}, path: []string{"apply"}, name: "apply"}
 	}
@@ -718,7 +718,7 @@ func parseListener(v string) (Listener, error) {
 
 func (l *loader) ami(s *section) *AMIConfig {
 	s.checkKnown()
-	a := &AMIConfig{Address: DefaultAMIAddress, ReconnectInterval: DefaultAMIReconnectInterval}
+	a := &AMIConfig{Address: DefaultAMIAddress, ReconnectInterval: DefaultAMIReconnectInterval, ActionTimeout: DefaultAMIActionTimeout}
 	if v, ok := s.str("address"); ok {
 		if _, port, err := splitHostPort(v); err != nil || port == 0 {
 			s.errorf("address", "want host:port, e.g. \"127.0.0.1:5038\"")
@@ -727,26 +727,18 @@ func (l *loader) ami(s *section) *AMIConfig {
 		}
 	}
 	a.Username, a.Secret = s.credentials("username", "secret", true)
-	if v, ok := s.m["reconnect_interval"]; ok {
-		str, isStr := v.(string)
-		d, err := time.ParseDuration(str)
-		switch {
-		case !isStr:
-			s.typeError("reconnect_interval", "a duration string such as \"2s\"", v)
-		case err != nil:
-			s.errorf("reconnect_interval", "want a duration such as \"2s\" or \"500ms\"")
-		case d <= 0:
-			s.errorf("reconnect_interval", "must be greater than zero")
-		default:
-			a.ReconnectInterval = d
-		}
+	if d, ok := s.duration("reconnect_interval"); ok {
+		a.ReconnectInterval = d
+	}
+	if d, ok := s.duration("action_timeout"); ok {
+		a.ActionTimeout = d
 	}
 	return a
 }
 
 func (l *loader) ari(s *section) *ARIConfig {
 	s.checkKnown()
-	a := &ARIConfig{URL: DefaultARIURL}
+	a := &ARIConfig{URL: DefaultARIURL, Timeout: DefaultARITimeout, StateFile: DefaultProvisionStateFile}
 	if v, ok := s.str("url"); ok {
 		// url.Parse errors quote the input, which could hold credentials.
 		u, err := url.Parse(v)
@@ -769,7 +761,38 @@ func (l *loader) ari(s *section) *ARIConfig {
 		}
 	}
 	a.Username, a.Password = s.credentials("username", "password", true)
+	if d, ok := s.duration("timeout"); ok {
+		a.Timeout = d
+	}
+	if v, ok := s.str("state_file"); ok {
+		if v == "" {
+			s.errorf("state_file", "must not be empty")
+		} else {
+			a.StateFile = v
+		}
+	}
 	return a
+}
+
+// duration reads an optional positive duration string such as "2s".
+func (s *section) duration(k string) (time.Duration, bool) {
+	v, ok := s.m[k]
+	if !ok {
+		return 0, false
+	}
+	str, isStr := v.(string)
+	d, err := time.ParseDuration(str)
+	switch {
+	case !isStr:
+		s.typeError(k, "a duration string such as \"2s\"", v)
+	case err != nil:
+		s.errorf(k, "want a duration such as \"2s\" or \"500ms\"")
+	case d <= 0:
+		s.errorf(k, "must be greater than zero")
+	default:
+		return d, true
+	}
+	return 0, false
 }
 
 func (l *loader) apply(s *section, a *ApplyConfig) {
@@ -788,6 +811,14 @@ func (l *loader) apply(s *section, a *ApplyConfig) {
 	}
 	a.DeviceState = mode("device_state")
 	a.MailboxState = mode("mailbox_state")
+	a.ClearDeviceState = Unavailable
+	if v, ok := s.str("device_clear_state"); ok {
+		if st, known := ParseDeviceState(v); known {
+			a.ClearDeviceState = st
+		} else {
+			s.errorf("device_clear_state", "want a device state such as \"UNAVAILABLE\" or \"NOT_INUSE\"")
+		}
+	}
 	switch a.DeviceState {
 	case ApplyAMI:
 		a.DeviceName = DefaultAMIDeviceName

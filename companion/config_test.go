@@ -64,7 +64,7 @@ func TestConfigExample(t *testing.T) {
 	if cfg.ARI == nil || cfg.ARI.URL != "http://127.0.0.1:8088/ari" || cfg.ARI.Username != "asterisk" || cfg.ARI.Password.Reveal() != "change-me" {
 		t.Errorf("ari = %+v", cfg.ARI)
 	}
-	if want := (ApplyConfig{ApplyAMI, "Custom:{device}", ApplyAMI}); cfg.Apply != want {
+	if want := (ApplyConfig{ApplyAMI, "Custom:{device}", ApplyAMI, Unavailable}); cfg.Apply != want {
 		t.Errorf("apply = %+v", cfg.Apply)
 	}
 	if len(cfg.Peers) != 1 {
@@ -205,7 +205,7 @@ name = "p1"
 	if cfg.ARI != nil {
 		t.Errorf("ari = %+v, want nil without [ari]", cfg.ARI)
 	}
-	if want := (ApplyConfig{ApplyAMI, "Custom:{device}", ApplyAMI}); cfg.Apply != want {
+	if want := (ApplyConfig{ApplyAMI, "Custom:{device}", ApplyAMI, Unavailable}); cfg.Apply != want {
 		t.Errorf("apply = %+v", cfg.Apply)
 	}
 	p := cfg.Peers[0]
@@ -867,6 +867,50 @@ name = "p"
 	} {
 		if got := acc.Allows(netip.MustParseAddr(tt.addr)); got != tt.want {
 			t.Errorf("Allows(%s) = %v, want %v (match %v)", tt.addr, got, tt.want, acc.Match)
+		}
+	}
+}
+
+func TestParseConfigTimeoutsAndClearState(t *testing.T) {
+	cfg, err := ParseConfig("t.toml", []byte(`
+[companion]
+name = "n"
+eid = "02:00:00:00:00:01"
+[ami]
+username = "u"
+secret = "s"
+action_timeout = "750ms"
+[ari]
+username = "u"
+password = "p"
+timeout = "3s"
+state_file = "/tmp/x.json"
+[apply]
+device_clear_state = "not_inuse"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AMI.ActionTimeout != 750*time.Millisecond || cfg.ARI.Timeout != 3*time.Second || cfg.ARI.StateFile != "/tmp/x.json" {
+		t.Errorf("ami %+v ari %+v", cfg.AMI, cfg.ARI)
+	}
+	if cfg.Apply.ClearDeviceState != NotInUse {
+		t.Errorf("clear state = %v", cfg.Apply.ClearDeviceState)
+	}
+	_, err = ParseConfig("t.toml", []byte(`
+[companion]
+name = "n"
+eid = "02:00:00:00:00:01"
+[ari]
+username = "u"
+password = "p"
+timeout = "-1s"
+[apply]
+device_clear_state = "SLEEPY"
+`))
+	for _, want := range []string{"t.toml:8: ari.timeout: must be greater than zero", "t.toml:10: apply.device_clear_state:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
 		}
 	}
 }
