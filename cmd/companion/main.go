@@ -42,9 +42,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "check-config":
 		return checkConfig(rest, stdout, stderr)
-	case "run", "provision":
-		fmt.Fprintf(stderr, "companion %s: not implemented yet\n", cmd)
-		return 2
+	case "run":
+		return daemon(rest, stdout, stderr)
+	case "provision":
+		return provision(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "companion %s (%s)\n", buildVersion(), runtime.Version())
 		return 0
