@@ -86,11 +86,11 @@ type Authenticator interface {
 type AuthResult uint8
 
 const (
-	AuthOK         AuthResult = iota
-	AuthWrong                 // response does not match: wrong password
-	AuthStale                 // nonce unknown or expired: challenge again
-	AuthOtherUser             // credentials for another username
-	AuthMalformed             // header present but unusable
+	AuthOK        AuthResult = iota
+	AuthWrong                // response does not match: wrong password
+	AuthStale                // nonce unknown or expired: challenge again
+	AuthOtherUser            // credentials for another username
+	AuthMalformed            // header present but unusable
 )
 
 // Answer is the response the SIP edge sends for an InboundPublish.
