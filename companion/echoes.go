@@ -1,0 +1,148 @@
+package companion
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Echoes remembers what the sink wrote into the local Asterisk, so that
+// the AMI events those writes cause are not taken for local state and
+// published back: without this, two companions loop forever.
+//
+// A device name is an echo when the sink wrote it, when it is the
+// res_mwi_devstate twin MWI:<mailbox> of a mailbox the sink wrote, or when
+// the device_name template could have produced it from a remote device
+// name (e.g. "Custom:PJSIP/alice" from "Custom:{device}"). The last rule
+// survives a restart of the companion, when states it wrote before are
+// still in Asterisk's astdb; it recognises a remote device by the
+// technology separator ('/' or ':') every Asterisk device name has, so a
+// plain local "Custom:alice" stays local.
+//
+// A mailbox count is an echo when it equals one of the last few counts the
+// sink wrote for that mailbox: MessageWaiting events can trail the writes.
+type Echoes struct {
+	produced *regexp.Regexp // nil when the template cannot tell
+
+	mu        sync.Mutex
+	devices   map[string]struct{}       // upper-cased technology, as Asterisk normalises it
+	mailboxes map[string][]mailboxCount // by MailboxID.String()
+}
+
+type mailboxCount struct{ old, new int }
+
+// echoHistory is how many recent writes per mailbox count as echoes.
+const echoHistory = 4
+
+// NewEchoes returns an empty record for the given template ("" when remote
+// device states are not applied).
+func NewEchoes(t DeviceNameTemplate) *Echoes {
+	return &Echoes{
+		produced:  templatePattern(t),
+		devices:   make(map[string]struct{}),
+		mailboxes: make(map[string][]mailboxCount),
+	}
+}
+
+// templatePattern compiles a template into a pattern of the names it
+// produces: {device} must look like an Asterisk device name (technology,
+// then '/' or ':'), {eid} like an entity ID, {peer} anything non-empty.
+func templatePattern(t DeviceNameTemplate) *regexp.Regexp {
+	s := string(t)
+	if !strings.Contains(s, "{device}") {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("^(?i:")
+	for s != "" {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			b.WriteString(regexp.QuoteMeta(s))
+			break
+		}
+		b.WriteString(regexp.QuoteMeta(s[:i]))
+		s = s[i:]
+		switch {
+		case strings.HasPrefix(s, "{device}"):
+			b.WriteString(`[A-Za-z0-9_-]+[/:].+`)
+			s = s[len("{device}"):]
+		case strings.HasPrefix(s, "{eid}"):
+			b.WriteString(`[0-9a-f]{2}(?::[0-9a-f]{2}){5}`)
+			s = s[len("{eid}"):]
+		case strings.HasPrefix(s, "{peer}"):
+			b.WriteString(`.+`)
+			s = s[len("{peer}"):]
+		default:
+			b.WriteString(regexp.QuoteMeta(s[:1]))
+			s = s[1:]
+		}
+	}
+	b.WriteString(")$")
+	return regexp.MustCompile(b.String())
+}
+
+// deviceKey folds the technology's case: Asterisk turns "custom:x" into
+// "Custom:x", while the resource part is case-sensitive.
+func deviceKey(name string) string {
+	if i := strings.IndexAny(name, "/:"); i > 0 {
+		return strings.ToUpper(name[:i]) + name[i:]
+	}
+	return name
+}
+
+// WroteDevice records that the sink is writing name. Call it before the
+// write: the event it causes can arrive before the action's response.
+func (e *Echoes) WroteDevice(name string, _ DeviceState) {
+	e.mu.Lock()
+	e.devices[deviceKey(name)] = struct{}{}
+	e.mu.Unlock()
+}
+
+// WroteMailbox records that the sink is writing these counts to id.
+func (e *Echoes) WroteMailbox(id MailboxID, old, new int) {
+	k := id.String()
+	e.mu.Lock()
+	h := append(e.mailboxes[k], mailboxCount{old, new})
+	if len(h) > echoHistory {
+		h = slices.Delete(h, 0, len(h)-echoHistory)
+	}
+	e.mailboxes[k] = h
+	e.mu.Unlock()
+}
+
+// Device reports whether a device state event for name is an echo.
+func (e *Echoes) Device(name string) bool {
+	if e.produced != nil && e.produced.MatchString(name) {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.devices[deviceKey(name)]; ok {
+		return true
+	}
+	if len(name) > 4 && strings.EqualFold(name[:4], "MWI:") {
+		_, ok := e.mailboxes[name[4:]]
+		return ok
+	}
+	return false
+}
+
+// Mailbox reports whether a mailbox count for id is an echo.
+func (e *Echoes) Mailbox(id MailboxID, old, new int) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Contains(e.mailboxes[id.String()], mailboxCount{old, new})
+}
+
+// State reports whether s, seen on the local Asterisk, is an echo.
+func (e *Echoes) State(s State) bool {
+	switch s.Key.Kind {
+	case KindDevice:
+		return e.Device(s.Key.Name)
+	case KindMailbox:
+		id, _ := s.Key.Mailbox()
+		return e.Mailbox(id, s.Old, s.New)
+	}
+	return false
+}

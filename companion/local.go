@@ -1,0 +1,55 @@
+package companion
+
+import "sync"
+
+// Local turns what the local Asterisk reports into this node's entries of
+// the local state table, leaving out the echoes of what the sink wrote. It
+// implements Observer.
+type Local struct {
+	table  *Table
+	eid    EntityID
+	echoes *Echoes
+
+	mu        sync.Mutex
+	snapshots []func(Kind) // called after each snapshot, outside mu
+}
+
+// NewLocal returns an Observer that writes into table under eid.
+func NewLocal(table *Table, eid EntityID, echoes *Echoes) *Local {
+	return &Local{table: table, eid: eid, echoes: echoes}
+}
+
+// Observe records one state from an event, unless it is an echo.
+func (l *Local) Observe(s State) {
+	if l.echoes.State(s) {
+		return
+	}
+	l.table.Set(l.eid, s)
+}
+
+// Snapshot replaces this node's states of kind with states, echoes left
+// out, then tells the functions registered with OnSnapshot.
+func (l *Local) Snapshot(kind Kind, states []State) {
+	kept := make([]State, 0, len(states))
+	for _, s := range states {
+		if !l.echoes.State(s) {
+			kept = append(kept, s)
+		}
+	}
+	l.table.Replace(l.eid, kind, kept)
+	l.mu.Lock()
+	fns := l.snapshots
+	l.mu.Unlock()
+	for _, f := range fns {
+		f(kind)
+	}
+}
+
+// OnSnapshot registers f to run after every snapshot: a snapshot follows a
+// (re)connect, after which the local Asterisk may have lost what the sink
+// wrote (a restart) and the remote state must be written again.
+func (l *Local) OnSnapshot(f func(Kind)) {
+	l.mu.Lock()
+	l.snapshots = append(l.snapshots, f)
+	l.mu.Unlock()
+}
