@@ -27,7 +27,7 @@ const (
 	BodyMissingDevice   // 500: "device" missing, not a string or empty
 	BodyMissingState    // 500: "state" missing, not a string or empty
 	BodyMissingUniqueID // 500: "uniqueid" missing or not a string or empty; Asterisk takes an empty box ("@ctx"), the companion does not
-	BodyBadCount        // 500: Asterisk itself reads a bad "old"/"new" as (int) or 0 and answers 200; the companion will not guess a count
+	BodyBadCount        // 200: Asterisk reads a bad "old"/"new" as (int) or 0; the companion answers 200 too but drops the body rather than guess a count
 )
 
 var bodyErrorCodeNames = [...]string{
