@@ -1,0 +1,342 @@
+package companion
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// peerDouble is a Sender standing for a peer that keeps publications
+// like Receiver does, scripted to fail or stall on demand.
+type peerDouble struct {
+	t *testing.T
+
+	mu       sync.Mutex
+	reqs     []PublishRequest
+	etag     int
+	live     string                // current entity tag
+	held     map[string]string     // key → last body received
+	script   []func() (int, error) // answers for the next requests, then 200
+	gate     chan struct{}         // when set, each Publish waits for a receive
+	received chan PublishRequest
+	grant    int // Expires granted; 0: as asked
+}
+
+func newPeerDouble(t *testing.T) *peerDouble {
+	return &peerDouble{t: t, held: map[string]string{}, received: make(chan PublishRequest, 1000)}
+}
+
+func (d *peerDouble) Publish(ctx context.Context, req PublishRequest) (PublishResult, error) {
+	d.mu.Lock()
+	gate := d.gate
+	d.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return PublishResult{}, ctx.Err()
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reqs = append(d.reqs, req)
+	d.received <- req
+	if len(d.script) > 0 {
+		f := d.script[0]
+		d.script = d.script[1:]
+		if st, err := f(); err != nil || st != 200 {
+			return PublishResult{Status: st, Expires: -1, MinExpires: 7200}, err
+		}
+	}
+	if req.IfMatch != "" && req.IfMatch != d.live {
+		return PublishResult{Status: 412, Expires: -1}, nil
+	}
+	if req.Expires == 0 {
+		d.live = ""
+		return PublishResult{Status: 200, Expires: 0}, nil
+	}
+	if req.Body != nil {
+		m, err := DecodeMessage(req.Event, req.Body)
+		if err != nil {
+			d.t.Errorf("undecodable body %q: %v", req.Body, err)
+		}
+		d.held[m.State.Key.Name] = m.State.String()
+		if m.Type == MessageRefresh {
+			d.held["refresh"] = "asked"
+		}
+	}
+	d.etag++
+	d.live = strconv.Itoa(d.etag)
+	granted := req.Expires
+	if d.grant > 0 {
+		granted = d.grant
+	}
+	return PublishResult{Status: 200, ETag: d.live, Expires: granted}, nil
+}
+
+func (d *peerDouble) holds(key, want string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.held[key] == want
+}
+
+func (d *peerDouble) requests() []PublishRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]PublishRequest(nil), d.reqs...)
+}
+
+// waitFor polls cond; every wait in these tests is bounded.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func testPeer(refresh bool, filter string) *PeerConfig {
+	p := &PeerConfig{Name: "b", Publish: &PublishConfig{
+		DeviceState: true, MailboxState: true, Expiration: time.Hour,
+		DeviceStateFilter: MustCompileFilter(filter),
+	}}
+	if refresh {
+		p.Accept = &AcceptConfig{Resource: "b", Refresh: true}
+	}
+	return p
+}
+
+func startPublisher(t *testing.T, p *Publisher) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	return func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("publisher did not stop")
+		}
+	}
+}
+
+var (
+	meEID    = mustEIDv("02:00:00:00:00:01")
+	otherEID = mustEIDv("02:00:00:00:00:09")
+)
+
+func mustEIDv(s string) EntityID {
+	e, err := ParseEntityID(s)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+func TestPublisherSendsRefreshThenStateWithEntityTags(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("PJSIP/alice", InUse, true))
+	local.Set(otherEID, Device("PJSIP/relayed", InUse, true)) // a peer's: never sent
+	d := newPeerDouble(t)
+	p := NewPublisher(testPeer(true, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	stop := startPublisher(t, p)
+	waitFor(t, "alice at the peer", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
+	local.Set(meEID, Device("PJSIP/alice", Ringing, true))
+	local.Set(meEID, Mailbox(MailboxID{Box: "1", Context: "x"}, 0, 1)) // other event
+	waitFor(t, "ringing", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice RINGING") })
+	stop()
+
+	reqs := d.requests()
+	if len(reqs) != 4 {
+		t.Fatalf("requests = %d, want refresh, alice, alice again, removal: %+v", len(reqs), reqs)
+	}
+	if string(reqs[0].Body) != `{"type":"refresh","eid":"02:00:00:00:00:01"}` || reqs[0].IfMatch != "" {
+		t.Errorf("first request %+v, want the refresh request starting the publication", reqs[0])
+	}
+	want := `{"type":"devicestate","device":"PJSIP/alice","state":"INUSE","cachable":1,"eid":"02:00:00:00:00:01"}`
+	if string(reqs[1].Body) != want || reqs[1].IfMatch != "1" || reqs[1].Expires != 3600 || reqs[1].Event != EventDeviceState {
+		t.Errorf("second request %+v", reqs[1])
+	}
+	if reqs[2].IfMatch != "2" {
+		t.Errorf("third request If-Match %q, want the last SIP-ETag", reqs[2].IfMatch)
+	}
+	if last := reqs[3]; last.Expires != 0 || last.IfMatch != "3" || last.Body != nil {
+		t.Errorf("shutdown request %+v, want a removal", last)
+	}
+	if d.holds("PJSIP/relayed", "PJSIP/relayed INUSE") {
+		t.Error("a peer's state was relayed")
+	}
+}
+
+func TestPublisherCoalescesWhilePeerIsSlow(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("PJSIP/alice", NotInUse, true))
+	d := newPeerDouble(t)
+	gate := make(chan struct{})
+	d.gate = gate
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	stop := startPublisher(t, p)
+	defer stop()
+
+	// The first PUBLISH is in flight (blocked in the peer) while the
+	// device changes 100 times.
+	states := []DeviceState{InUse, Ringing, Busy, OnHold, NotInUse}
+	for i := range 100 {
+		local.Set(meEID, Device("PJSIP/alice", states[i%len(states)], true))
+	}
+	local.Set(meEID, Device("PJSIP/alice", Unavailable, true))
+	close(gate)
+	waitFor(t, "the last value", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice UNAVAILABLE") })
+	if n := len(d.requests()); n > 3 {
+		t.Errorf("%d PUBLISHes for 101 changes, want coalescing (at most 3)", n)
+	}
+}
+
+func TestPublisherDeliversNewestAfterOutage(t *testing.T) {
+	local := NewTable()
+	d := newPeerDouble(t)
+	down := true
+	var mu sync.Mutex
+	fail := func() (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return 0, errors.New("timeout")
+		}
+		return 200, nil
+	}
+	for range 1000 {
+		d.script = append(d.script, fail)
+	}
+	p := NewPublisher(testPeer(false, ""), EventMWI, meEID, local, d, PublisherOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	stop := startPublisher(t, p)
+	defer stop()
+	for i := range 20 {
+		local.Set(meEID, Mailbox(MailboxID{Box: strconv.Itoa(i % 5), Context: "default"}, i, i+1))
+	}
+	waitFor(t, "retries during the outage", func() bool { return len(d.requests()) >= 5 })
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	for i := 15; i < 20; i++ {
+		box := strconv.Itoa(i%5) + "@default"
+		want := box + " new=" + strconv.Itoa(i+1) + " old=" + strconv.Itoa(i)
+		waitFor(t, want, func() bool { return d.holds(box, want) })
+	}
+}
+
+func TestPublisherStartsAnewAfter412AndAdopts423(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("PJSIP/a", InUse, true))
+	local.Set(meEID, Device("PJSIP/b", Busy, true))
+	d := newPeerDouble(t)
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{MinBackoff: time.Millisecond})
+	stop := startPublisher(t, p)
+	waitFor(t, "b", func() bool { return d.holds("PJSIP/b", "PJSIP/b BUSY") })
+
+	// The peer restarts: it forgets the publication and its states.
+	d.mu.Lock()
+	d.live, d.held = "", map[string]string{}
+	d.script = []func() (int, error){func() (int, error) { return 423, nil }}
+	d.mu.Unlock()
+	local.Set(meEID, Device("PJSIP/a", Ringing, true))
+	waitFor(t, "full state after 412", func() bool {
+		return d.holds("PJSIP/a", "PJSIP/a RINGING") && d.holds("PJSIP/b", "PJSIP/b BUSY")
+	})
+	stop()
+	var sawMin bool
+	for _, r := range d.requests() {
+		if r.Expires == 7200 {
+			sawMin = true
+		}
+		if r.IfMatch == "" && r.Expires != 0 && r.Body == nil {
+			t.Errorf("a body-less initial PUBLISH was sent: %+v", r)
+		}
+	}
+	if !sawMin {
+		t.Error("Min-Expires of the 423 not adopted")
+	}
+}
+
+func TestPublisherFilterAndDump(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("PJSIP/alice", InUse, true))
+	local.Set(meEID, Device("Queue:sales", InUse, true))
+	d := newPeerDouble(t)
+	p := NewPublisher(testPeer(false, "^pjsip/"), EventDeviceState, meEID, local, d, PublisherOptions{})
+	stop := startPublisher(t, p)
+	defer stop()
+	waitFor(t, "alice", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
+	n := len(d.requests())
+	p.Dump()
+	waitFor(t, "dump", func() bool { return len(d.requests()) > n })
+	for _, r := range d.requests() {
+		if m, _ := DecodeMessage(r.Event, r.Body); m.State.Key.Name == "Queue:sales" {
+			t.Fatal("filtered device sent")
+		}
+	}
+}
+
+func TestPublisherRefreshesBeforeExpiry(t *testing.T) {
+	for granted, want := range map[int]time.Duration{
+		60:   54 * time.Second,
+		3600: 3240 * time.Second,
+		20:   15 * time.Second,
+		6:    3 * time.Second,
+	} {
+		if got := refreshDelay(granted); got != want {
+			t.Errorf("refreshDelay(%d) = %v, want %v", granted, got, want)
+		}
+	}
+}
+
+func TestPublisherHoldsBackOnEIDConflict(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("PJSIP/alice", InUse, true))
+	d := newPeerDouble(t)
+	var blocked sync.Mutex
+	isBlocked := true
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{
+		MinBackoff: time.Millisecond,
+		MaxBackoff: 5 * time.Millisecond,
+		Blocked:    func() bool { blocked.Lock(); defer blocked.Unlock(); return isBlocked },
+	})
+	stop := startPublisher(t, p)
+	defer stop()
+	time.Sleep(30 * time.Millisecond) // give it the chance to misbehave
+	if n := len(d.requests()); n != 0 {
+		t.Fatalf("%d PUBLISHes to a peer sharing our EID", n)
+	}
+	blocked.Lock()
+	isBlocked = false
+	blocked.Unlock()
+	waitFor(t, "alice once unblocked", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
+}
+
+func TestPublisherRefreshesTheGrantedExpiry(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("PJSIP/alice", InUse, true))
+	d := newPeerDouble(t)
+	d.grant = 1 // the peer grants one second: refresh after half of it
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	stop := startPublisher(t, p)
+	defer stop()
+	waitFor(t, "two refreshes", func() bool {
+		n := 0
+		for _, r := range d.requests() {
+			if r.Body == nil && r.IfMatch != "" && r.Expires == 3600 {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	if !d.holds("PJSIP/alice", "PJSIP/alice INUSE") {
+		t.Error("state lost")
+	}
+}
