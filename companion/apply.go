@@ -1,0 +1,298 @@
+package companion
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"time"
+	"unicode/utf8"
+)
+
+// Apply writes the remote table into the local Asterisk through the
+// Appliers, and keeps it written:
+//
+//   - A device's local name comes from the device_name template; when
+//     several peers assert the same local name, the newest value wins, and
+//     when one of them goes away the others' value is written back.
+//   - When no peer asserts a name any more (publication expired or
+//     removed), the device is set to apply.device_clear_state and the
+//     mailbox to 0/0, not left stuck as a stock Asterisk leaves it.
+//   - A failed write is retried with backoff while the value is still the
+//     one to write; an ErrUnsupported failure is reported once and not
+//     retried until the next ReapplyAll (the next AMI connect).
+//   - Every write is recorded in Echoes first, so that its AMI echo is not
+//     published as local state.
+type Apply struct {
+	cfg     ApplyConfig
+	remote  *Table
+	device  Applier // nil: device states are not applied
+	mailbox Applier // nil: mailbox states are not applied
+	echoes  *Echoes
+	peerOf  func(EntityID) string
+	opts    ApplyOptions
+	reapply chan struct{}
+
+	// Owned by Run.
+	want        map[target]State // value to write, per local target
+	written     map[target]State // value last written successfully
+	retryAt     map[target]time.Time
+	failures    map[target]int
+	unsupported map[Kind]bool
+	warnedLong  map[string]bool
+}
+
+// ApplyOptions tune an Apply; zero fields take defaults.
+type ApplyOptions struct {
+	MinBackoff time.Duration // default 1 s
+	MaxBackoff time.Duration // default 60 s
+	Timeout    time.Duration // bound of one write; default 10 s
+	Logger     *slog.Logger
+}
+
+type target struct {
+	kind Kind
+	name string // local device name, or mailbox uniqueid
+}
+
+// MaxDeviceNameLength is the longest device name Asterisk keeps (it cuts
+// longer ones silently: AST_MAX_EXTENSION less the terminating NUL).
+const MaxDeviceNameLength = 79
+
+// NewApply returns an Apply of remote into the local Asterisk. peerOf
+// names the peer an EID's states came from, for the {peer} placeholder.
+func NewApply(cfg ApplyConfig, remote *Table, device, mailbox Applier, echoes *Echoes, peerOf func(EntityID) string, opts ApplyOptions) *Apply {
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(time.Minute, opts.MinBackoff)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DeviceState == ApplyNone {
+		device = nil
+	}
+	if cfg.MailboxState == ApplyNone {
+		mailbox = nil
+	}
+	return &Apply{
+		cfg: cfg, remote: remote, device: device, mailbox: mailbox, echoes: echoes, peerOf: peerOf, opts: opts,
+		reapply:     make(chan struct{}, 1),
+		want:        make(map[target]State),
+		written:     make(map[target]State),
+		retryAt:     make(map[target]time.Time),
+		failures:    make(map[target]int),
+		unsupported: make(map[Kind]bool),
+		warnedLong:  make(map[string]bool),
+	}
+}
+
+// ReapplyAll asks for every remote state to be written again: the local
+// Asterisk reconnected and may have restarted. It does not block.
+func (a *Apply) ReapplyAll() {
+	select {
+	case a.reapply <- struct{}{}:
+	default:
+	}
+}
+
+// Run applies until ctx is done.
+func (a *Apply) Run(ctx context.Context) error {
+	w := a.remote.Watch(func(_ EntityID, k Key) bool { return a.applier(k.Kind) != nil })
+	defer w.Close()
+	a.reapplyAll() // what arrived before the watch
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		for _, e := range w.Changes() {
+			a.consider(e.Origin, e.State.Key)
+		}
+		select {
+		case <-a.reapply:
+			a.reapplyAll()
+		default:
+		}
+		a.writeDue(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+
+		next, ok := a.nextRetry()
+		if ok {
+			timer.Reset(max(time.Until(next), 0))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.C():
+		case <-a.reapply:
+			a.reapplyAll()
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (a *Apply) applier(k Kind) Applier {
+	if k == KindDevice {
+		return a.device
+	}
+	return a.mailbox
+}
+
+// targetOf is where origin's value of k is written locally.
+func (a *Apply) targetOf(origin EntityID, k Key) target {
+	if k.Kind == KindMailbox {
+		return target{KindMailbox, k.Name}
+	}
+	return target{KindDevice, a.deviceName(a.cfg.DeviceName.Expand(k.Name, a.peerOf(origin), origin))}
+}
+
+// deviceName shortens a name Asterisk would cut, deterministically: the
+// cut part is replaced by a hash of the whole, so that two long names do
+// not collapse into one.
+func (a *Apply) deviceName(name string) string {
+	if len(name) <= MaxDeviceNameLength {
+		return name
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	suffix := fmt.Sprintf("~%08x", h.Sum32())
+	cut := MaxDeviceNameLength - len(suffix)
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	short := name[:cut] + suffix
+	if !a.warnedLong[name] {
+		a.warnedLong[name] = true
+		a.opts.Logger.Warn("device name longer than Asterisk keeps; shortened", "name", name, "as", short, "max", MaxDeviceNameLength)
+	}
+	return short
+}
+
+// consider recomputes the value of the target origin's key lands on.
+func (a *Apply) consider(origin EntityID, k Key) {
+	t := a.targetOf(origin, k)
+	var best Entry
+	for _, o := range a.remote.Origins() {
+		e, ok := a.remote.Get(o, k)
+		if ok && e.Version > best.Version && a.targetOf(o, k) == t {
+			best = e
+		}
+	}
+	v := best.State
+	if best.Version == 0 {
+		v = a.cleared(k)
+	}
+	v.Key = Key{Kind: k.Kind, Name: t.name}
+	if w, ok := a.written[t]; ok && w == v {
+		delete(a.want, t)
+		return
+	}
+	a.want[t] = v
+	delete(a.retryAt, t) // a new value goes out at once
+}
+
+func (a *Apply) cleared(k Key) State {
+	if k.Kind == KindDevice {
+		return State{Key: k, Device: a.cfg.ClearDeviceState}
+	}
+	return State{Key: k}
+}
+
+func (a *Apply) reapplyAll() {
+	clear(a.written)
+	clear(a.unsupported)
+	for _, o := range a.remote.Origins() {
+		for _, e := range a.remote.Entries(o) {
+			if a.applier(e.State.Key.Kind) != nil {
+				a.consider(o, e.State.Key)
+			}
+		}
+	}
+}
+
+// writeDue writes the wanted values whose retry time has come, in name
+// order so that runs are reproducible.
+func (a *Apply) writeDue(ctx context.Context) {
+	now := time.Now()
+	due := make([]target, 0, len(a.want))
+	for t := range a.want {
+		if at, ok := a.retryAt[t]; (!ok || !now.Before(at)) && !a.unsupported[t.kind] {
+			due = append(due, t)
+		}
+	}
+	slices.SortFunc(due, func(x, y target) int {
+		return cmp.Or(cmp.Compare(x.kind, y.kind), cmp.Compare(x.name, y.name))
+	})
+	for _, t := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		if a.unsupported[t.kind] {
+			continue // found out a moment ago
+		}
+		v := a.want[t]
+		err := a.write(ctx, v)
+		switch {
+		case err == nil:
+			a.written[t] = v
+			delete(a.want, t)
+			delete(a.retryAt, t)
+			if a.failures[t] > 0 {
+				a.opts.Logger.Info("applied after retries", "target", v.Key.String(), "state", v.String())
+			}
+			delete(a.failures, t)
+		case errors.Is(err, ErrUnsupported):
+			if !a.unsupported[t.kind] {
+				a.opts.Logger.Error("cannot apply remote "+t.kind.String()+" states", "err", err)
+			}
+			a.unsupported[t.kind] = true
+		default:
+			a.failures[t]++
+			if a.failures[t] == 1 {
+				a.opts.Logger.Warn("applying remote state failed; retrying while it is current", "target", v.Key.String(), "state", v.String(), "err", err)
+			}
+			d := a.opts.MinBackoff
+			for i := 1; i < a.failures[t] && d < a.opts.MaxBackoff; i++ {
+				d *= 2
+			}
+			a.retryAt[t] = time.Now().Add(min(d, a.opts.MaxBackoff))
+		}
+	}
+}
+
+func (a *Apply) write(ctx context.Context, v State) error {
+	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
+	defer cancel()
+	if v.Key.Kind == KindDevice {
+		a.echoes.WroteDevice(v.Key.Name, v.Device)
+		return a.device.ApplyDevice(ctx, v.Key.Name, v.Device)
+	}
+	id, _ := v.Key.Mailbox()
+	a.echoes.WroteMailbox(id, v.Old, v.New)
+	return a.mailbox.ApplyMailbox(ctx, id, v.Old, v.New)
+}
+
+func (a *Apply) nextRetry() (time.Time, bool) {
+	var next time.Time
+	for t, at := range a.retryAt {
+		if _, ok := a.want[t]; ok && !a.unsupported[t.kind] && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	return next, !next.IsZero()
+}

@@ -1,0 +1,139 @@
+package companion
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// Exchange is one node's state exchange: the local table fed by the
+// local Asterisk, a Publisher per peer and event, the Receiver of peers'
+// PUBLISHes, the remote table, and the Apply that writes remote state
+// back into the local Asterisk. The adapters plug in through
+// ExchangeOptions, Observer and Handler.
+type Exchange struct {
+	cfg      *Config
+	eid      EntityID
+	log      *slog.Logger
+	local    *Local
+	receiver *Receiver
+	apply    *Apply
+
+	// LocalTable holds this node's states (origin = its EID); RemoteTable
+	// the peers' (origin = the sender's EID).
+	LocalTable  *Table
+	RemoteTable *Table
+
+	publishers map[string]map[Event]*Publisher // by peer name
+}
+
+// ExchangeOptions are the adapters an Exchange works with.
+type ExchangeOptions struct {
+	// Sender returns the Sender of one publication; required when a peer
+	// has [peer.publish].
+	Sender func(peer *PeerConfig, ev Event) Sender
+	// DeviceApplier and MailboxApplier write remote state locally; nil
+	// (or apply mode "none") leaves that kind unapplied.
+	DeviceApplier  Applier
+	MailboxApplier Applier
+	Logger         *slog.Logger
+	Publisher      PublisherOptions
+	Apply          ApplyOptions
+}
+
+// NewExchange wires an exchange for cfg; eid is this node's Entity ID
+// (cfg.Node.EID, or the one read from Asterisk for eid = "auto").
+func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	x := &Exchange{
+		cfg:         cfg,
+		eid:         eid,
+		log:         log,
+		LocalTable:  NewTable(),
+		RemoteTable: NewTable(),
+		publishers:  make(map[string]map[Event]*Publisher),
+	}
+	tmpl := DeviceNameTemplate("")
+	if cfg.Apply.DeviceState != ApplyNone && opts.DeviceApplier != nil {
+		tmpl = cfg.Apply.DeviceName
+	}
+	echoes := NewEchoes(tmpl)
+	x.local = NewLocal(x.LocalTable, eid, echoes)
+	x.receiver = NewReceiver(cfg, eid, x.RemoteTable)
+	x.receiver.SetLogger(log.With("part", "receiver"))
+
+	for i := range cfg.Peers {
+		peer := &cfg.Peers[i]
+		if peer.Publish == nil {
+			continue
+		}
+		po := opts.Publisher
+		if po.Logger == nil {
+			po.Logger = log.With("part", "publisher")
+		}
+		name := peer.Name
+		po.Blocked = func() bool { return x.receiver.Conflict(name) }
+		byEvent := make(map[Event]*Publisher)
+		if peer.Publish.DeviceState {
+			byEvent[EventDeviceState] = NewPublisher(peer, EventDeviceState, eid, x.LocalTable, opts.Sender(peer, EventDeviceState), po)
+		}
+		if peer.Publish.MailboxState {
+			byEvent[EventMWI] = NewPublisher(peer, EventMWI, eid, x.LocalTable, opts.Sender(peer, EventMWI), po)
+		}
+		x.publishers[peer.Name] = byEvent
+	}
+	x.receiver.OnRefresh(func(peer string, ev Event) {
+		if p := x.publishers[peer][ev]; p != nil {
+			x.log.Info("peer asked for our state", "peer", peer, "event", string(ev))
+			p.Dump()
+		} else {
+			x.log.Warn("peer asked for our state, but we publish nothing of that event to it", "peer", peer, "event", string(ev))
+		}
+	})
+
+	ao := opts.Apply
+	if ao.Logger == nil {
+		ao.Logger = log.With("part", "apply")
+	}
+	if opts.DeviceApplier != nil || opts.MailboxApplier != nil {
+		x.apply = NewApply(cfg.Apply, x.RemoteTable, opts.DeviceApplier, opts.MailboxApplier, echoes, x.receiver.PeerOf, ao)
+		x.local.OnSnapshot(func(Kind) { x.apply.ReapplyAll() })
+	}
+	return x
+}
+
+// Observer is what the local-state source (the AMI adapter) reports to.
+func (x *Exchange) Observer() Observer { return x.local }
+
+// Handler answers the PUBLISHes the SIP edge receives.
+func (x *Exchange) Handler() PublishHandler { return x.receiver }
+
+// Publisher returns the publisher of ev towards peer, or nil.
+func (x *Exchange) Publisher(peer string, ev Event) *Publisher { return x.publishers[peer][ev] }
+
+// Run runs the publishers, the publication expiry and the apply loop
+// until ctx is done; it returns once publications have been removed.
+func (x *Exchange) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	run := func(f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(ctx)
+		}()
+	}
+	for _, byEvent := range x.publishers {
+		for _, p := range byEvent {
+			run(p.Run)
+		}
+	}
+	run(x.receiver.Run)
+	if x.apply != nil {
+		run(x.apply.Run)
+	}
+	wg.Wait()
+	return nil
+}
