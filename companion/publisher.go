@@ -140,7 +140,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 		select {
 		case <-p.dumpReq:
+			// The peer asked: it is up, whatever the backoff thought.
 			p.queueAll()
+			retryAt = time.Time{}
 		default:
 		}
 
@@ -181,6 +183,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-w.C():
 		case <-p.dumpReq:
 			p.queueAll()
+			retryAt = time.Time{}
 		case <-tc:
 		}
 		if !timer.Stop() {

@@ -1,0 +1,267 @@
+package sipstack
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/astcompanion/sidecar/companion"
+)
+
+// DefaultRequestTimeout bounds one Publish when Options leaves it zero.
+// sipgo would otherwise wait for Timer F (32 s over UDP).
+const DefaultRequestTimeout = 10 * time.Second
+
+// DefaultUserAgent is the User-Agent (and Server) header when Options
+// leaves it empty.
+const DefaultUserAgent = "companion"
+
+// ErrClosed is returned by Serve and Publish once the Stack is closed.
+var ErrClosed = errors.New("sipstack: closed")
+
+// Options configures a Stack.
+type Options struct {
+	// Node gives the listeners and the TLS certificate and key files.
+	Node companion.NodeConfig
+	// UserAgent is sent as User-Agent in requests and Server in responses.
+	UserAgent string
+	// Logger receives the stack's own messages; sipgo's are passed on at
+	// debug level. nil discards.
+	Logger *slog.Logger
+	// Realm is the digest realm of challenges; default Node.Name.
+	Realm string
+	// RequestTimeout bounds one Publish (all its authentication rounds).
+	RequestTimeout time.Duration
+	// TLSClientConfig verifies peers reached over TLS (sips: or
+	// transport=tls); nil verifies against the system roots. The
+	// listener's certificate is offered to peers that ask for one.
+	TLSClientConfig *tls.Config
+}
+
+// Stack is the SIP edge: listeners, answers and senders on one sipgo user
+// agent. Its listeners are bound by New and read from then on, so a
+// Sender works before Serve; PUBLISHes are answered 503 until Serve runs.
+type Stack struct {
+	log     *slog.Logger
+	agent   string
+	realm   string
+	timeout time.Duration
+
+	ua     *sipgo.UserAgent
+	client *sipgo.Client
+	nonces *nonces
+	lns    []*listener
+
+	loops  sync.WaitGroup // one per listener
+	done   chan struct{}  // closed by Close
+	failed chan struct{}  // closed when a listener stops by itself
+
+	mu       sync.Mutex
+	closed   bool
+	serving  bool
+	handler  companion.PublishHandler
+	hctx     context.Context // Serve's ctx, handed to the handler
+	inflight sync.WaitGroup  // handler calls
+	failErr  error
+}
+
+// New binds every listener of opts.Node and starts reading from them.
+func New(opts Options) (*Stack, error) {
+	tuneSipgo()
+	s := &Stack{
+		log:     opts.Logger,
+		agent:   opts.UserAgent,
+		realm:   opts.Realm,
+		timeout: opts.RequestTimeout,
+		done:    make(chan struct{}),
+		failed:  make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.agent == "" {
+		s.agent = DefaultUserAgent
+	}
+	if s.realm == "" {
+		s.realm = opts.Node.Name
+	}
+	if s.realm == "" {
+		s.realm = DefaultUserAgent
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultRequestTimeout
+	}
+	var err error
+	if s.nonces, err = newNonces(time.Now); err != nil {
+		return nil, err
+	}
+	serverTLS, clientTLS, err := tlsConfigs(opts)
+	if err != nil {
+		return nil, err
+	}
+
+	sipLog := slog.New(debugOnly{s.log.Handler()})
+	parser := sip.NewParser()
+	parser.MaxMessageLength = maxMessageSize
+	s.ua, err = sipgo.NewUA(
+		sipgo.WithUserAgent(s.agent),
+		sipgo.WithUserAgentParser(parser),
+		sipgo.WithUserAgenTLSConfig(clientTLS),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(sipLog),
+			// Retransmitted final answers arrive after their transaction
+			// ended; sipgo would log each one at info on slog.Default.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				sipLog.Debug("response without transaction", "response", r.StartLine())
+			}),
+		),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sipstack: %w", err)
+	}
+	srv, err := sipgo.NewServer(s.ua, sipgo.WithServerLogger(sipLog))
+	if err != nil {
+		_ = s.ua.Close()
+		return nil, fmt.Errorf("sipstack: %w", err)
+	}
+	s.route(srv)
+	if s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(sipLog)); err != nil {
+		_ = s.ua.Close()
+		return nil, fmt.Errorf("sipstack: %w", err)
+	}
+
+	for _, l := range opts.Node.SIPListen {
+		ln, err := bind(l, serverTLS)
+		if err != nil {
+			for _, b := range s.lns {
+				b.close()
+			}
+			_ = s.ua.Close()
+			return nil, fmt.Errorf("sipstack: listen on %s: %w", l, err)
+		}
+		s.lns = append(s.lns, ln)
+	}
+	for _, ln := range s.lns {
+		s.loops.Add(1)
+		go func() {
+			defer s.loops.Done()
+			err := ln.serve(srv)
+			s.stopped(ln, err)
+		}()
+		s.log.Info("SIP listening", "listener", ln.addr.String())
+	}
+	return s, nil
+}
+
+// stopped records a listener whose loop ended; before Close that is a
+// failure Serve reports.
+func (s *Stack) stopped(ln *listener, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if err == nil {
+		err = errors.New("stopped reading")
+	}
+	s.log.Error("SIP listener failed", "listener", ln.addr.String(), "error", err)
+	if s.failErr == nil {
+		s.failErr = fmt.Errorf("sipstack: listener %s: %w", ln.addr, err)
+		close(s.failed)
+	}
+}
+
+// Addrs returns the bound listeners, with the ports the system chose for
+// those configured with port 0.
+func (s *Stack) Addrs() []companion.Listener {
+	out := make([]companion.Listener, len(s.lns))
+	for i, ln := range s.lns {
+		out[i] = ln.addr
+	}
+	return out
+}
+
+// Serve hands received PUBLISHes to h until ctx is done, then waits for
+// the calls in progress and returns nil. It returns an error if a listener
+// fails or the Stack is closed. Only one Serve runs at a time.
+func (s *Stack) Serve(ctx context.Context, h companion.PublishHandler) error {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return ErrClosed
+	case s.serving:
+		s.mu.Unlock()
+		return errors.New("sipstack: Serve is already running")
+	}
+	// Handlers see the end of serving even when Close, not ctx, ends it.
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.serving, s.handler, s.hctx = true, h, hctx
+	s.mu.Unlock()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case <-s.done:
+		err = ErrClosed
+	case <-s.failed:
+		s.mu.Lock()
+		err = s.failErr
+		s.mu.Unlock()
+	}
+
+	s.mu.Lock()
+	s.serving, s.handler, s.hctx = false, nil, nil
+	s.mu.Unlock()
+	cancel()
+	s.inflight.Wait()
+	return err
+}
+
+// acquire returns the handler to call and its ctx, nil when not serving.
+// A non-nil handler must be released with s.inflight.Done.
+func (s *Stack) acquire() (companion.PublishHandler, context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.handler == nil {
+		return nil, nil
+	}
+	s.inflight.Add(1)
+	return s.handler, s.hctx
+}
+
+// Close stops the listeners, ends every transaction and connection, and
+// waits for the reading goroutines. Senders fail from then on.
+func (s *Stack) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	s.mu.Unlock()
+
+	for _, ln := range s.lns {
+		ln.close()
+	}
+	err := s.ua.Close()
+	s.loops.Wait()
+	s.inflight.Wait()
+	return err
+}
+
+func (s *Stack) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
