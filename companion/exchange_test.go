@@ -1,8 +1,8 @@
 package companion
 
 import (
-	"log/slog"
 	"context"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
