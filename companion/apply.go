@@ -247,6 +247,9 @@ func (a *Apply) writeDue(ctx context.Context) {
 		}
 		v := a.want[t]
 		err := a.write(ctx, v)
+		if ctx.Err() != nil {
+			return // shutting down: not a failure of the write
+		}
 		switch {
 		case err == nil:
 			a.written[t] = v
