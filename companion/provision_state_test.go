@@ -1,0 +1,56 @@
+package companion
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestProvisionStateRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "provisioned.json") // the folder is created
+	s, err := LoadProvisionState(path)
+	if err != nil || len(s.Objects) != 0 {
+		t.Fatalf("missing file: %v %v", s, err)
+	}
+	s.Target = "http://127.0.0.1:8088/ari"
+	s.set(SorceryKey{"res_pjsip", "auth", "alice"}, []string{"username", "password"})
+	s.set(SorceryKey{"res_pjsip", "endpoint", "alice"}, []string{"allow"})
+	if err := s.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadProvisionState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Target != s.Target || len(got.Objects) != 2 || got.record(SorceryKey{"res_pjsip", "auth", "alice"}).Fields[1] != "password" {
+		t.Fatalf("read back %+v", got)
+	}
+	// Nothing but the file is left in the folder: the temporary file was
+	// renamed over it.
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("folder holds %v", entries)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", fi.Mode())
+	}
+	if !s.forget(SorceryKey{"res_pjsip", "auth", "alice"}) || s.forget(SorceryKey{"res_pjsip", "auth", "alice"}) {
+		t.Error("forget")
+	}
+}
+
+// A state file that cannot be read is never replaced silently: it may be
+// the only record of what prune may delete.
+func TestProvisionStateCorrupt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "provisioned.json")
+	for _, content := range []string{"{not json", `{"version": 7, "objects": []}`} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadProvisionState(path); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%q: error %v", content, err)
+		}
+	}
+}
