@@ -74,6 +74,12 @@ func TestLocalLeavesOutEchoes(t *testing.T) {
 	if got := tab.Entries(eid); len(got) != 1 || got[0].State.Key.Name != "PJSIP/local" {
 		t.Fatalf("entries after events = %v", got)
 	}
+	l.Observe(Device("Custom:bob", Busy, true)) // local until the sink writes it
+	e.WroteDevice("Custom:bob", Busy)
+	l.Observe(Device("Custom:bob", Busy, true))
+	if _, ok := tab.Get(eid, DeviceKey("Custom:bob")); ok {
+		t.Error("a device the sink now writes is still local")
+	}
 	l.Observe(Mailbox(mb, 1, 3)) // not what the sink wrote: local
 	l.Snapshot(KindDevice, []State{Device("PJSIP/other", NotInUse, true), Device("Custom:PJSIP/remote", Busy, true)})
 	got := tab.Entries(eid)

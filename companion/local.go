@@ -22,6 +22,9 @@ func NewLocal(table *Table, eid EntityID, echoes *Echoes) *Local {
 // Observe records one state from an event, unless it is an echo.
 func (l *Local) Observe(s State) {
 	if l.echoes.State(s) {
+		// Written by the sink, so not local (any more): a value seen
+		// before the first write, e.g. in a snapshot, goes too.
+		l.table.Delete(l.eid, s.Key)
 		return
 	}
 	l.table.Set(l.eid, s)

@@ -1,0 +1,107 @@
+package ami
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/astcompanion/sidecar/companion"
+)
+
+// markerObserver counts Observe calls and signals the marker device.
+type markerObserver struct {
+	marker   string
+	observed atomic.Int64
+	once     sync.Once
+	seen     chan struct{}
+}
+
+func newMarkerObserver(marker string) *markerObserver {
+	return &markerObserver{marker: marker, seen: make(chan struct{})}
+}
+
+func (o *markerObserver) Observe(s companion.State) {
+	o.observed.Add(1)
+	if s.Key.Name == o.marker {
+		o.once.Do(func() { close(o.seen) })
+	}
+}
+func (o *markerObserver) Snapshot(companion.Kind, []companion.State) {}
+
+// BenchmarkDispatch measures the client's own share per event: amigo's
+// map in, parsed, queued, handed to the Observer (100 devices through the
+// nine states and 100 mailboxes, as amigo delivers them).
+func BenchmarkDispatch(b *testing.B) {
+	var events []map[string]string
+	for k := range 100 {
+		for _, s := range allStates {
+			events = append(events, map[string]string{
+				"Event": "DeviceStateChange", "Privilege": "call,all", "Device": fmt.Sprintf("PJSIP/%04d", k),
+				"State": s.String(), "#": "1", "TimeReceived": "2026-11-26T12:43:59.443Z",
+			})
+		}
+		events = append(events, map[string]string{
+			"Event": "MessageWaiting", "Privilege": "call,all", "Mailbox": fmt.Sprintf("%d@default", 1000+k),
+			"Waiting": "1", "New": fmt.Sprint(k % 7), "Old": "1", "#": "1", "TimeReceived": "2026-11-26T12:43:59.443Z",
+		})
+	}
+	c := New(companion.AMIConfig{}, nil, nil)
+	c.running = true // as Run sets it; amigo itself is not needed to call the handler
+	obs := newMarkerObserver("")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.queue.run(ctx, obs); close(done) }()
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		c.onMessage(events[n%len(events)])
+		n++
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+	cancel()
+	<-done
+}
+
+// BenchmarkEventsOverAMI measures the whole path per event: bytes on a
+// loopback socket, amigo's parsing and dispatch (which allocate a map and
+// its strings per event, and format a receive time), the client's
+// handler, the queue and the Observer. One op is one DeviceStateChange.
+func BenchmarkEventsOverAMI(b *testing.B) {
+	srv := serve(b, "01_inst1_local_devstate.transcript")
+	obs := newMarkerObserver("Custom:zz-end")
+	c := startClient(b, srv, obs, clientOptions{})
+	sess := srv.Session(b, 1)
+	awaitConnected(b, c.Client)
+
+	const keys = 100
+	chunks := make([][]byte, 0, b.N/keys+2)
+	var sb strings.Builder
+	for i := range b.N {
+		fmt.Fprintf(&sb, "Event: DeviceStateChange\r\nPrivilege: call,all\r\nSystemName: ast1\r\nDevice: PJSIP/%04d\r\nState: %s\r\n\r\n",
+			i%keys, allStates[(i/keys)%len(allStates)])
+		if (i+1)%keys == 0 {
+			chunks = append(chunks, []byte(sb.String()))
+			sb.Reset()
+		}
+	}
+	sb.WriteString("Event: DeviceStateChange\r\nDevice: Custom:zz-end\r\nState: BUSY\r\n\r\n")
+	chunks = append(chunks, []byte(sb.String()))
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := sess.Send(chunks...); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-obs.seen:
+	case <-time.After(time.Minute):
+		b.Fatalf("%d events not through within a minute", b.N)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(obs.observed.Load())/float64(b.N), "observed/event")
+}
