@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/emiago/sipgo"
 
@@ -18,6 +19,23 @@ type listener struct {
 	local netip.AddrPort     // bound address, for picking a UDP source
 	udp   *net.UDPConn       // for udp
 	ln    net.Listener       // for tcp and tls
+
+	// reading is closed when sipgo first reads the UDP socket: by then it
+	// has pooled it, and requests may be sent from it.
+	reading chan struct{}
+	once    sync.Once
+}
+
+// readSignal is the UDP socket as handed to sipgo; it tells when sipgo
+// starts reading.
+type readSignal struct {
+	*net.UDPConn
+	b *listener
+}
+
+func (r readSignal) ReadFrom(p []byte) (int, net.Addr, error) {
+	r.b.once.Do(func() { close(r.b.reading) })
+	return r.UDPConn.ReadFrom(p)
 }
 
 // bind opens l. The address family follows the host so that a UDP
@@ -30,7 +48,7 @@ func bind(l companion.Listener, serverTLS *tls.Config) (*listener, error) {
 			family = "6"
 		}
 	}
-	b := &listener{addr: l}
+	b := &listener{addr: l, reading: make(chan struct{})}
 	switch l.Transport {
 	case "udp":
 		ua, err := net.ResolveUDPAddr("udp"+family, l.Address())
@@ -70,7 +88,7 @@ func bind(l companion.Listener, serverTLS *tls.Config) (*listener, error) {
 func (b *listener) serve(srv *sipgo.Server) error {
 	switch b.addr.Transport {
 	case "udp":
-		return srv.ServeUDP(b.udp)
+		return srv.ServeUDP(readSignal{b.udp, b})
 	case "tcp":
 		return srv.ServeTCP(b.ln)
 	default:

@@ -26,11 +26,17 @@ type hop struct {
 // uriTransport is the transport a URI asks for: its transport parameter,
 // TLS for sips:, UDP otherwise (RFC 3263 without NAPTR).
 func uriTransport(u companion.SIPURI) (string, error) {
-	tp := "udp"
+	tp := ""
 	for _, p := range strings.Split(u.Params, ";") {
 		k, v, _ := strings.Cut(p, "=")
 		if strings.EqualFold(strings.TrimSpace(k), "transport") {
 			tp = strings.ToLower(strings.TrimSpace(v))
+		}
+	}
+	if tp == "" {
+		tp = "udp"
+		if u.Scheme == "sips" {
+			tp = "tls"
 		}
 	}
 	switch tp {

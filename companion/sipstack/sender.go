@@ -69,6 +69,9 @@ func (p *sender) Publish(ctx context.Context, req companion.PublishRequest) (com
 	ctx, cancel := context.WithTimeout(ctx, p.st.timeout)
 	defer cancel()
 
+	if req.Event != "" && req.Event != p.event {
+		return companion.PublishResult{}, fmt.Errorf("PUBLISH of %s on the %s publication to %s", req.Event, p.event, p.server)
+	}
 	tp, err := uriTransport(p.server)
 	if err != nil {
 		return companion.PublishResult{}, fmt.Errorf("PUBLISH to %s: %w", p.server, err)

@@ -16,7 +16,8 @@ import (
 const allowed = "OPTIONS, PUBLISH"
 
 // route registers the request handlers. sipgo runs each on its own
-// goroutine, once per transaction: retransmissions are absorbed below.
+// goroutine, once per transaction: its transaction layer absorbs
+// retransmissions and repeats the answer.
 func (s *Stack) route(srv *sipgo.Server) {
 	srv.OnPublish(s.safe(s.onPublish))
 	srv.OnOptions(s.safe(s.onOptions))
@@ -54,7 +55,7 @@ func (s *Stack) onPublish(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, companion.Answer{Status: 420, Expires: -1}, sip.NewHeader("Unsupported", tags))
 		return
 	}
-	h, ctx := s.acquire()
+	h, ctx := s.handlerFor()
 	if h == nil {
 		s.respond(req, tx, companion.Answer{Status: 503, Expires: -1})
 		return

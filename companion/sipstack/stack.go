@@ -47,7 +47,9 @@ type Options struct {
 
 // Stack is the SIP edge: listeners, answers and senders on one sipgo user
 // agent. Its listeners are bound by New and read from then on, so a
-// Sender works before Serve; PUBLISHes are answered 503 until Serve runs.
+// Sender works before Serve. A PUBLISH that arrives before the first Serve
+// waits for it up to 2 s; one that arrives after Serve ended (shutdown) is
+// answered 503.
 type Stack struct {
 	log     *slog.Logger
 	agent   string
@@ -59,9 +61,10 @@ type Stack struct {
 	nonces *nonces
 	lns    []*listener
 
-	loops  sync.WaitGroup // one per listener
-	done   chan struct{}  // closed by Close
-	failed chan struct{}  // closed when a listener stops by itself
+	loops   sync.WaitGroup // one per listener
+	done    chan struct{}  // closed by Close
+	failed  chan struct{}  // closed when a listener stops by itself
+	started chan struct{}  // closed by the first Serve
 
 	mu       sync.Mutex
 	closed   bool
@@ -82,6 +85,7 @@ func New(opts Options) (*Stack, error) {
 		timeout: opts.RequestTimeout,
 		done:    make(chan struct{}),
 		failed:  make(chan struct{}),
+		started: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -114,7 +118,13 @@ func New(opts Options) (*Stack, error) {
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentParser(parser),
 		sipgo.WithUserAgenTLSConfig(clientTLS),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(sipLog),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{
+				TCP: streamTransport(),
+				TLS: &sip.TransportTLS{TransportTCP: streamTransport()},
+			}),
+		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(sipLog),
 			// Retransmitted final answers arrive after their transaction
@@ -151,11 +161,21 @@ func New(opts Options) (*Stack, error) {
 	}
 	for _, ln := range s.lns {
 		s.loops.Add(1)
+		ended := make(chan struct{})
 		go func() {
 			defer s.loops.Done()
+			defer close(ended)
 			err := ln.serve(srv)
 			s.stopped(ln, err)
 		}()
+		if ln.udp != nil {
+			// A Sender may use the socket as soon as New returns, and
+			// sipgo finds it only once its loop has pooled it.
+			select {
+			case <-ln.reading:
+			case <-ended:
+			}
+		}
 		s.log.Info("SIP listening", "listener", ln.addr.String())
 	}
 	return s, nil
@@ -206,6 +226,11 @@ func (s *Stack) Serve(ctx context.Context, h companion.PublishHandler) error {
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.serving, s.handler, s.hctx = true, h, hctx
+	select {
+	case <-s.started:
+	default:
+		close(s.started)
+	}
 	s.mu.Unlock()
 
 	var err error
@@ -225,6 +250,27 @@ func (s *Stack) Serve(ctx context.Context, h companion.PublishHandler) error {
 	cancel()
 	s.inflight.Wait()
 	return err
+}
+
+// startWait is how long a PUBLISH that arrives between New and the first
+// Serve waits for it: a stock Asterisk drops a state answered 503, and a
+// peer over TCP would not retransmit.
+const startWait = 2 * time.Second
+
+// handlerFor returns the handler to call and its ctx, nil when not
+// serving. Before the first Serve it waits for it a little.
+func (s *Stack) handlerFor() (companion.PublishHandler, context.Context) {
+	if h, ctx := s.acquire(); h != nil {
+		return h, ctx
+	}
+	t := time.NewTimer(startWait)
+	defer t.Stop()
+	select {
+	case <-s.started:
+	case <-s.done:
+	case <-t.C:
+	}
+	return s.acquire()
 }
 
 // acquire returns the handler to call and its ctx, nil when not serving.

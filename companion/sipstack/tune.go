@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -21,6 +22,19 @@ const maxDatagram = 65507
 // dropped: it is what one connection may make us buffer.
 const maxMessageSize = 4 * companion.MaxBodySize
 
+// Bounds on TCP and TLS connections, which sipgo leaves unbounded: a
+// connection silent for streamIdleTimeout is closed (peers reconnect for
+// their next PUBLISH), so idle sockets cannot pile up; a peer that stops
+// reading cannot block an answer longer than streamWriteTimeout.
+var (
+	streamIdleTimeout  = 5 * time.Minute
+	streamWriteTimeout = 10 * time.Second
+)
+
+func streamTransport() *sip.TransportTCP {
+	return &sip.TransportTCP{ReadTimeout: streamIdleTimeout, WriteTimeout: streamWriteTimeout}
+}
+
 var tuneOnce sync.Once
 
 // tuneSipgo sets sipgo's package-level sizes once, before any transport
@@ -35,7 +49,30 @@ func tuneSipgo() {
 		// PUBLISHes over UDP all the same; so does the companion rather
 		// than fail a publication forever.
 		sip.UDPMTUSize = maxDatagram + 200
+		// A few sipgo paths log on this package-level logger (connection
+		// reference counts, "ref went negative"), not on the one given.
+		sip.SetDefaultLogger(slog.New(debugOnly{defaultHandler{}}))
 	})
+}
+
+// defaultHandler is slog.Default's handler as it is at each call, so that
+// a later slog.SetDefault is followed.
+type defaultHandler struct{}
+
+func (defaultHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return slog.Default().Handler().Enabled(ctx, l)
+}
+
+func (defaultHandler) Handle(ctx context.Context, r slog.Record) error {
+	return slog.Default().Handler().Handle(ctx, r)
+}
+
+func (defaultHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return slog.Default().Handler().WithAttrs(as)
+}
+
+func (defaultHandler) WithGroup(name string) slog.Handler {
+	return slog.Default().Handler().WithGroup(name)
 }
 
 // debugOnly passes sipgo's records on at debug level: sipgo logs a
