@@ -26,8 +26,9 @@ const usage = `usage: companion <command> [flags]
 
 commands:
   check-config --config FILE   validate FILE and print what it configures
-  run --config FILE            run the companion (not implemented yet)
-  provision --config FILE      push [[sorcery]] objects through ARI (not implemented yet)
+  run --config FILE            run the companion
+  provision --config FILE      plan or apply [[sorcery]] objects through ARI
+  demo                         two companions beside two simulated Asterisks, on loopback
   version                      print the version
   help                         print this help
 `
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return daemon(rest, stdout, stderr)
 	case "provision":
 		return provision(rest, stdout, stderr)
+	case "demo":
+		return demo(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "companion %s (%s)\n", buildVersion(), runtime.Version())
 		return 0
@@ -86,7 +89,18 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	cfg, err := companion.LoadConfig(*path)
+	cfg, status := loadConfig(*path, stderr)
+	if cfg == nil {
+		return status
+	}
+	summarize(stdout, cfg)
+	return 0
+}
+
+// loadConfig reads path and prints every error to stderr; on failure it
+// returns nil and the exit status (1).
+func loadConfig(path string, stderr io.Writer) (*companion.Config, int) {
+	cfg, err := companion.LoadConfig(path)
 	var errs companion.ConfigErrors
 	switch {
 	case errors.As(err, &errs):
@@ -98,15 +112,14 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "warning:", w)
 			}
 		}
-		fmt.Fprintf(stderr, "%s: %d %s\n", *path, len(errs), plural(len(errs), "error", "errors"))
-		return 1
+		fmt.Fprintf(stderr, "%s: %d %s\n", path, len(errs), plural(len(errs), "error", "errors"))
+		return nil, 1
 	case err != nil:
 		// os errors name the file and the cause, never its contents.
 		fmt.Fprintln(stderr, "companion:", err)
-		return 1
+		return nil, 1
 	}
-	summarize(stdout, cfg)
-	return 0
+	return cfg, 0
 }
 
 func plural(n int, one, many string) string {

@@ -127,8 +127,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"check-config", "--bogus"}, 2, "", "flag provided but not defined"},
 		{[]string{"check-config", "--config", "x.toml", "extra"}, 2, "", "usage: companion check-config"},
 		{[]string{"check-config", "--config", "/nonexistent/c.toml"}, 1, "", "no such file"},
-		{[]string{"run", "--config", "x.toml"}, 2, "", "not implemented yet"},
-		{[]string{"provision"}, 2, "", "not implemented yet"},
+		{[]string{"run"}, 2, "", "usage: companion run --config FILE"},
+		{[]string{"run", "--config", "/nonexistent/c.toml"}, 1, "", "no such file"},
+		{[]string{"run", "--config", "x.toml", "--log-level", "loud"}, 2, "", "--log-level"},
+		{[]string{"provision"}, 2, "", "usage: companion provision"},
 		{[]string{"version"}, 0, "companion ", ""},
 		{[]string{"help"}, 0, "check-config --config FILE", ""},
 	} {

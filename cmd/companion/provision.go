@@ -1,12 +1,126 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/astcompanion/sidecar/ari"
+	"github.com/astcompanion/sidecar/companion"
 )
 
-// provision is "companion provision": push [[sorcery]] objects through ARI.
+const provisionUsage = "usage: companion provision --config FILE [--plan | --apply] [--prune]"
+
+// provision is "companion provision": bring the [[sorcery]] objects of the
+// file to the local Asterisk through ARI, like terraform plan/apply. Exit
+// status: 0 done (or planned), 1 configuration or ARI failure (what was
+// applied is reported), 2 bad usage.
 func provision(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "companion provision: not implemented yet")
-	return 2
+	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration `FILE` (TOML)")
+	planOnly := fs.Bool("plan", false, "read every object and show what would change; change nothing (the default)")
+	apply := fs.Bool("apply", false, "perform the plan: create and update in dependency order")
+	prune := fs.Bool("prune", false, "also delete objects applied earlier that are no longer in the file (deletes only with --apply)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), provisionUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *path == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	if *planOnly && *apply {
+		fmt.Fprintln(stderr, "companion provision: --plan and --apply exclude each other")
+		return 2
+	}
+	cfg, status := loadConfig(*path, stderr)
+	if cfg == nil {
+		return status
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	if cfg.ARI == nil {
+		fmt.Fprintf(stderr, "companion provision: %s has no [ari] section: provisioning talks to Asterisk through ARI\n", *path)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runProvision(ctx, cfg, *apply, *prune, stdout); err != nil {
+		fmt.Fprintf(stderr, "companion provision: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// applySorcery applies cfg's [[sorcery]] objects without pruning, printing
+// the plan, one line per object and a summary to out, as provision --apply
+// does. companion run calls it at startup and on every reload. It does
+// nothing when the file has no [[sorcery]] objects. The error's text is the
+// explanation in Asterisk's terms.
+func applySorcery(ctx context.Context, cfg *companion.Config, out io.Writer) error {
+	if len(cfg.Sorcery) == 0 {
+		return nil
+	}
+	if cfg.ARI == nil {
+		return errors.New("[[sorcery]] objects need an [ari] section")
+	}
+	return runProvision(ctx, cfg, true, false, out)
+}
+
+// runProvision plans, and applies when apply is set.
+func runProvision(ctx context.Context, cfg *companion.Config, apply, prune bool, out io.Writer) error {
+	client, err := ari.New(cfg.ARI, nil)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	p := &companion.Provisioner{Store: client, StateFile: cfg.ARI.StateFile, Target: cfg.ARI.URL}
+	plan, err := p.Plan(ctx, cfg.Sorcery, prune)
+	if err != nil {
+		fmt.Fprintf(out, "Planning stopped: %v\nNothing was applied.\n", err)
+		return explained(err, cfg)
+	}
+	plan.Write(out)
+	if !apply {
+		if prune && plan.Changes() {
+			fmt.Fprintln(out, "Nothing was changed: run with --apply --prune to perform this plan.")
+		} else if plan.Changes() {
+			fmt.Fprintln(out, "Nothing was changed: run with --apply to perform this plan.")
+		}
+		return nil
+	}
+	fmt.Fprintln(out, "Applying:")
+	rep, err := p.Apply(ctx, plan, out)
+	rep.WriteSummary(out)
+	if err != nil {
+		return explained(err, cfg)
+	}
+	return nil
+}
+
+// provisionError carries the explanation as its text and the cause for
+// errors.Is.
+type provisionError struct {
+	text string
+	err  error
+}
+
+func (e *provisionError) Error() string { return e.text }
+func (e *provisionError) Unwrap() error { return e.err }
+
+func explained(err error, cfg *companion.Config) error {
+	return &provisionError{text: companion.ExplainProvisionError(err, cfg.ARI.Username), err: err}
 }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/astcompanion/sidecar/ami"
+	"github.com/astcompanion/sidecar/ari"
+	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/sipstack"
+)
+
+// node is one running companion: the exchange and the adapters around it.
+type node struct {
+	cfg   *companion.Config
+	log   *slog.Logger
+	eid   companion.EntityID
+	x     *companion.Exchange
+	ami   *ami.Client // nil without [ami]
+	ari   *ari.Client // nil without [ari]
+	stack *sipstack.Stack
+}
+
+// observerProxy lets the AMI client be built before the exchange it
+// reports to, since the exchange in turn writes through the AMI client.
+type observerProxy struct{ companion.Observer }
+
+// eidAttempts bounds how long startup waits for ARI to tell the EID.
+const (
+	eidAttempts = 5
+	eidPause    = 2 * time.Second
+)
+
+func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*node, error) {
+	n := &node{cfg: cfg, log: log, eid: cfg.Node.EID}
+	if cfg.ARI != nil {
+		c, err := ari.New(cfg.ARI, log.With("part", "ari"))
+		if err != nil {
+			return nil, err
+		}
+		n.ari = c
+	}
+	if cfg.Node.EIDAuto() {
+		eid, err := n.readEID(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: eid = \"auto\": could not read the Entity ID from Asterisk (GET /asterisk/info): %w; set eid explicitly in [companion] (Asterisk's 'core show settings' prints it as Entity ID)", cfg.File, err)
+		}
+		n.eid = eid
+		log.Info("entity ID read from Asterisk", "eid", eid.String())
+	}
+
+	proxy := &observerProxy{}
+	if cfg.AMI != nil {
+		n.ami = ami.New(*cfg.AMI, log.With("part", "ami"), proxy)
+	}
+	stack, err := sipstack.New(sipstack.Options{
+		Node:      cfg.Node,
+		UserAgent: "asterisk-companion/" + buildVersion(),
+		Logger:    log.With("part", "sip"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.stack = stack
+	n.x = companion.NewExchange(cfg, n.eid, companion.ExchangeOptions{
+		Sender: func(p *companion.PeerConfig, ev companion.Event) companion.Sender {
+			return stack.Sender(p.Publish, ev)
+		},
+		DeviceApplier:  n.applier(cfg.Apply.DeviceState),
+		MailboxApplier: n.applier(cfg.Apply.MailboxState),
+		Logger:         log,
+	})
+	proxy.Observer = n.x.Observer()
+	return n, nil
+}
+
+func (n *node) readEID(ctx context.Context) (companion.EntityID, error) {
+	if n.ari == nil {
+		return companion.EntityID{}, errors.New("no [ari] section")
+	}
+	var err error
+	for i := range eidAttempts {
+		var eid companion.EntityID
+		if eid, err = n.ari.EntityID(ctx); err == nil {
+			return eid, nil
+		}
+		if i < eidAttempts-1 {
+			n.log.Warn("reading the Entity ID over ARI failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return eid, ctx.Err()
+			case <-time.After(eidPause):
+			}
+		}
+	}
+	return companion.EntityID{}, err
+}
+
+// applier is what writes remote state for the given mode; a nil
+// interface (not a nil pointer) when nothing does.
+func (n *node) applier(mode companion.ApplyMode) companion.Applier {
+	switch {
+	case mode == companion.ApplyAMI && n.ami != nil:
+		return n.ami
+	case mode == companion.ApplyARI && n.ari != nil:
+		return n.ari
+	}
+	return nil
+}
+
+// run runs until ctx is done. Shutdown goes in order: the exchange first,
+// whose publishers remove their publications through the still-running
+// SIP stack, then the SIP stack and AMI (Logoff).
+func (n *node) run(ctx context.Context, path string, hup <-chan os.Signal) error {
+	adapters, stopAdapters := context.WithCancel(context.Background())
+	defer stopAdapters()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	if n.ami != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.ami.Run(adapters); err != nil && adapters.Err() == nil {
+				errs <- fmt.Errorf("AMI: %w", err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := n.stack.Serve(adapters, n.x.Handler()); err != nil && adapters.Err() == nil {
+			errs <- fmt.Errorf("SIP: %w", err)
+		}
+	}()
+
+	exchange, stopExchange := context.WithCancel(ctx)
+	defer stopExchange()
+	exchangeDone := make(chan struct{})
+	go func() {
+		n.x.Run(exchange)
+		close(exchangeDone)
+	}()
+	n.log.Info("running", "node", n.cfg.Node.Name, "eid", n.eid.String(), "peers", len(n.cfg.Peers))
+	n.provision(ctx, n.cfg, os.Stderr)
+
+	var failed error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errs:
+			failed = err
+			break loop
+		case <-hup:
+			n.reload(ctx, path)
+		}
+	}
+	stopExchange()
+	<-exchangeDone
+	stopAdapters()
+	wg.Wait()
+	n.stack.Close()
+	return failed
+}
+
+// provision applies the [[sorcery]] objects, if any; a failure is logged
+// and does not stop state sharing.
+func (n *node) provision(ctx context.Context, cfg *companion.Config, out io.Writer) {
+	if len(cfg.Sorcery) == 0 || cfg.ARI == nil {
+		return
+	}
+	if err := applySorcery(ctx, cfg, out); err != nil {
+		n.log.Error("provisioning [[sorcery]] objects failed; fix and send SIGHUP to retry", "err", err)
+	}
+}
+
+// reload re-reads the file on SIGHUP and applies its [[sorcery]] objects.
+// Other settings take effect at the next start.
+func (n *node) reload(ctx context.Context, path string) {
+	n.log.Info("SIGHUP: re-reading the configuration", "file", path)
+	cfg, err := companion.LoadConfig(path)
+	if err != nil {
+		n.log.Error("configuration not reloaded", "err", err)
+		return
+	}
+	n.provision(ctx, cfg, os.Stderr)
+	n.log.Info("sorcery objects re-applied; changes to other settings take effect at the next start")
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/textproto"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// simAsterisk is the embedded stand-in for Asterisk's manager interface
+// that "companion demo" runs where no Asterisk is at hand. It answers
+// what the companion sends (Login, Ping, DeviceStateList, MWIGet,
+// Setvar DEVICE_STATE, MWIUpdate, Logoff) in the format Asterisk 22.10.1
+// uses (fixtures/ami), and, like Asterisk, turns each write into the
+// events it causes: DeviceStateChange when the state changes,
+// MessageWaiting for every MWIUpdate, and res_mwi_devstate's MWI:<mailbox>
+// device.
+type simAsterisk struct {
+	name string
+	ln   net.Listener
+
+	mu        sync.Mutex
+	devices   map[string]string
+	mailboxes map[string][2]int
+	conns     map[*simConn]struct{}
+	writes    []string // Setvar / MWIUpdate actions received, for the demo
+	changed   chan struct{}
+}
+
+type simConn struct {
+	mu sync.Mutex
+	c  net.Conn
+	w  *bufio.Writer
+}
+
+func (c *simConn) send(lines ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range lines {
+		c.w.WriteString(l)
+		c.w.WriteString("\r\n")
+	}
+	c.w.WriteString("\r\n")
+	c.w.Flush()
+}
+
+func startSimAsterisk(name string) (*simAsterisk, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &simAsterisk{
+		name: name, ln: ln,
+		devices:   map[string]string{},
+		mailboxes: map[string][2]int{},
+		conns:     map[*simConn]struct{}{},
+		changed:   make(chan struct{}, 1),
+	}
+	go s.accept()
+	return s, nil
+}
+
+func (s *simAsterisk) addr() string { return s.ln.Addr().String() }
+
+func (s *simAsterisk) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.c.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *simAsterisk) accept() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		go s.serve(c)
+	}
+}
+
+func (s *simAsterisk) serve(nc net.Conn) {
+	defer nc.Close()
+	c := &simConn{c: nc, w: bufio.NewWriter(nc)}
+	c.mu.Lock()
+	c.w.WriteString("Asterisk Call Manager/11.0.0\r\n")
+	c.w.Flush()
+	c.mu.Unlock()
+	r := textproto.NewReader(bufio.NewReader(nc))
+	for {
+		h, err := r.ReadMIMEHeader()
+		if err != nil {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			return
+		}
+		if !s.action(c, h) {
+			return
+		}
+	}
+}
+
+// action answers one action; false ends the session.
+func (s *simAsterisk) action(c *simConn, h map[string][]string) bool {
+	get := func(k string) string {
+		if v := h[textproto.CanonicalMIMEHeaderKey(k)]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	id := "ActionID: " + get("ActionID")
+	switch act := strings.ToLower(get("Action")); act {
+	case "login":
+		c.send("Response: Success", id, "Message: Authentication accepted")
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+	case "ping":
+		c.send("Response: Success", id, "Ping: Pong", "Timestamp: 0.000000")
+	case "devicestatelist":
+		c.send("Response: Success", id, "EventList: start", "Message: Device State Changes will follow")
+		s.mu.Lock()
+		names := sortedKeys(s.devices)
+		states := make([]string, len(names))
+		for i, n := range names {
+			states[i] = s.devices[n]
+		}
+		s.mu.Unlock()
+		for i, n := range names {
+			c.send("Event: DeviceStateChange", id, "Device: "+n, "State: "+states[i])
+		}
+		c.send("Event: DeviceStateListComplete", id, "EventList: Complete", "ListItems: "+strconv.Itoa(len(names)))
+	case "mwiget":
+		c.send("Response: Success", id, "EventList: start", "Message: Mailboxes will follow")
+		s.mu.Lock()
+		boxes := make(map[string][2]int, len(s.mailboxes))
+		for k, v := range s.mailboxes {
+			boxes[k] = v
+		}
+		s.mu.Unlock()
+		for _, b := range sortedKeys(boxes) {
+			c.send("Event: MWIGet", "Mailbox: "+b, fmt.Sprintf("OldMessages: %d", boxes[b][0]), fmt.Sprintf("NewMessages: %d", boxes[b][1]), id)
+		}
+		c.send("Event: MWIGetComplete", id, "EventList: Complete", "ListItems: "+strconv.Itoa(len(boxes)))
+	case "setvar":
+		v := get("Variable")
+		dev, ok := strings.CutPrefix(v, "DEVICE_STATE(")
+		dev, ok2 := strings.CutSuffix(dev, ")")
+		if !ok || !ok2 || !strings.HasPrefix(strings.ToLower(dev), "custom:") {
+			c.send("Response: Error", id, "Message: Variable not set")
+			return true
+		}
+		c.send("Response: Success", id, "Message: Variable Set")
+		s.record("Setvar " + v + "=" + get("Value"))
+		s.SetDevice("Custom:"+dev[len("custom:"):], get("Value"))
+	case "mwiupdate":
+		old, _ := strconv.Atoi(get("OldMessages"))
+		nw, _ := strconv.Atoi(get("NewMessages"))
+		c.send("Response: Success", id)
+		s.record(fmt.Sprintf("MWIUpdate %s %d/%d", get("Mailbox"), old, nw))
+		s.SetMailbox(get("Mailbox"), old, nw)
+	case "logoff":
+		c.send("Response: Goodbye", id, "Message: Thanks for all the fish.")
+		return false
+	default:
+		c.send("Response: Error", id, "Message: Invalid/unknown command: "+get("Action")+". Use Action: ListCommands to show available commands.")
+	}
+	return true
+}
+
+func (s *simAsterisk) record(w string) {
+	s.mu.Lock()
+	s.writes = append(s.writes, w)
+	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// SetDevice changes a device's state, with the event Asterisk sends when
+// the state really changes.
+func (s *simAsterisk) SetDevice(name, state string) {
+	s.mu.Lock()
+	if s.devices[name] == state {
+		s.mu.Unlock()
+		return
+	}
+	s.devices[name] = state
+	conns := s.connsLocked()
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.send("Event: DeviceStateChange", "Privilege: call,all", "SystemName: "+s.name, "Device: "+name, "State: "+state)
+	}
+}
+
+// SetMailbox changes a mailbox's counts: MessageWaiting every time, and
+// the MWI:<mailbox> device res_mwi_devstate derives.
+func (s *simAsterisk) SetMailbox(box string, old, new int) {
+	s.mu.Lock()
+	s.mailboxes[box] = [2]int{old, new}
+	conns := s.connsLocked()
+	s.mu.Unlock()
+	waiting := "0"
+	if new > 0 {
+		waiting = "1"
+	}
+	for _, c := range conns {
+		c.send("Event: MessageWaiting", "Privilege: call,all", "SystemName: "+s.name, "Mailbox: "+box, "Waiting: "+waiting, fmt.Sprintf("New: %d", new), fmt.Sprintf("Old: %d", old))
+	}
+	state := "NOT_INUSE"
+	if new > 0 {
+		state = "INUSE"
+	}
+	s.SetDevice("MWI:"+box, state)
+}
+
+func (s *simAsterisk) connsLocked() []*simConn {
+	out := make([]*simConn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// wrote reports whether the companion has made the given write.
+func (s *simAsterisk) wrote(w string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.writes {
+		if x == w {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *simAsterisk) allWrites() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.writes...)
+}
+
+func (s *simAsterisk) loggedIn() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns) > 0
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
