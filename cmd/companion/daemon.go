@@ -60,6 +60,7 @@ func daemon(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	n.out = stdout
 	if err := n.run(ctx, *path, hup); err != nil {
 		log.Error("stopped", "err", err)
 		return 1

@@ -25,6 +25,7 @@ type node struct {
 	ami   *ami.Client // nil without [ami]
 	ari   *ari.Client // nil without [ari]
 	stack *sipstack.Stack
+	out   io.Writer // where provisioning prints its plan and report
 }
 
 // observerProxy lets the AMI client be built before the exchange it
@@ -32,13 +33,13 @@ type node struct {
 type observerProxy struct{ companion.Observer }
 
 // eidAttempts bounds how long startup waits for ARI to tell the EID.
-const (
-	eidAttempts = 5
-	eidPause    = 2 * time.Second
-)
+const eidAttempts = 5
+
+// eidPauseForTest is the pause between attempts (2 s; tests shorten it).
+var eidPauseForTest = 2 * time.Second
 
 func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*node, error) {
-	n := &node{cfg: cfg, log: log, eid: cfg.Node.EID}
+	n := &node{cfg: cfg, log: log, eid: cfg.Node.EID, out: os.Stderr}
 	if cfg.ARI != nil {
 		c, err := ari.New(cfg.ARI, log.With("part", "ari"))
 		if err != nil {
@@ -95,7 +96,7 @@ func (n *node) readEID(ctx context.Context) (companion.EntityID, error) {
 			select {
 			case <-ctx.Done():
 				return eid, ctx.Err()
-			case <-time.After(eidPause):
+			case <-time.After(eidPauseForTest):
 			}
 		}
 	}
@@ -147,7 +148,7 @@ func (n *node) run(ctx context.Context, path string, hup <-chan os.Signal) error
 		close(exchangeDone)
 	}()
 	n.log.Info("running", "node", n.cfg.Node.Name, "eid", n.eid.String(), "peers", len(n.cfg.Peers))
-	n.provision(ctx, n.cfg, os.Stderr)
+	n.provision(ctx, n.cfg, n.out)
 
 	var failed error
 loop:
@@ -190,6 +191,6 @@ func (n *node) reload(ctx context.Context, path string) {
 		n.log.Error("configuration not reloaded", "err", err)
 		return
 	}
-	n.provision(ctx, cfg, os.Stderr)
+	n.provision(ctx, cfg, n.out)
 	n.log.Info("sorcery objects re-applied; changes to other settings take effect at the next start")
 }

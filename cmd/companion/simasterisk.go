@@ -27,7 +27,7 @@ type simAsterisk struct {
 	devices   map[string]string
 	mailboxes map[string][2]int
 	conns     map[*simConn]struct{}
-	writes    []string // Setvar / MWIUpdate actions received, for the demo
+	writes    []string // Setvar, MWIUpdate and Logoff actions received, for the demo and tests
 	changed   chan struct{}
 }
 
@@ -168,6 +168,7 @@ func (s *simAsterisk) action(c *simConn, h map[string][]string) bool {
 		s.SetMailbox(get("Mailbox"), old, nw)
 	case "logoff":
 		c.send("Response: Goodbye", id, "Message: Thanks for all the fish.")
+		s.record("Logoff")
 		return false
 	default:
 		c.send("Response: Error", id, "Message: Invalid/unknown command: "+get("Action")+". Use Action: ListCommands to show available commands.")
