@@ -57,6 +57,9 @@ type NodeConfig struct {
 	SIPListen   []Listener
 	TLSCertFile string
 	TLSKeyFile  string
+	// TLSCAFile holds the PEM certificates that peers' TLS certificates
+	// must chain to; empty: the system's roots.
+	TLSCAFile string
 }
 
 // EIDAuto reports whether the EID must be read from the local Asterisk.
@@ -290,6 +293,17 @@ func (u SIPURI) String() string {
 // an outbound-publish, what a stock Asterisk identifies the sender by.
 func (u SIPURI) Identity() SIPURI {
 	return SIPURI{Scheme: u.Scheme, User: u.User, Host: u.Host}
+}
+
+// Transport is the lower-cased value of the URI's transport parameter,
+// "" when it has none.
+func (u SIPURI) Transport() string {
+	for _, p := range strings.Split(u.Params, ";") {
+		if k, v, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "transport") {
+			return strings.ToLower(v)
+		}
+	}
+	return ""
 }
 
 // ParseSIPURI reads scheme:[user@]host[:port][;params] with scheme sip or

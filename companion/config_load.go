@@ -600,7 +600,7 @@ func (l *loader) load(root map[string]any) *Config {
 	rs := &section{l: l, m: root, known: []string{"companion", "ami", "ari", "apply", "peer", "sorcery"}}
 	rs.checkKnown()
 
-	if node := rs.table("companion", "name", "eid", "sip_listen", "tls_cert_file", "tls_key_file"); node != nil {
+	if node := rs.table("companion", "name", "eid", "sip_listen", "tls_cert_file", "tls_key_file", "tls_ca_file"); node != nil {
 		l.node(node, &cfg.Node)
 	} else if !rs.has("companion") {
 		l.errorf(0, "companion", "missing section [companion] (name is required)")
@@ -690,6 +690,14 @@ func (l *loader) node(s *section, n *NodeConfig) {
 			} else {
 				n.TLSKeyFile = path
 			}
+		}
+	}
+	if v, ok := s.str("tls_ca_file"); ok {
+		path := s.l.resolve(v)
+		if err := checkReadable(path); v == "" || err != nil {
+			s.errorf("tls_ca_file", "cannot read %s", path)
+		} else {
+			n.TLSCAFile = path
 		}
 	}
 }
@@ -940,6 +948,10 @@ func (l *loader) publish(s *section) *PublishConfig {
 				s.errorf("server_uri", "%v", err)
 			case u.User == "":
 				s.errorf("server_uri", "needs a user part, the resource the peer accepts publications on (sip:RESOURCE@host)")
+			case !slices.Contains([]string{"", "udp", "tcp", "tls"}, u.Transport()):
+				s.errorf("server_uri", "transport=%s: the companion sends over udp, tcp or tls", u.Transport())
+			case u.Scheme == "sips" && u.Transport() == "udp":
+				s.errorf("server_uri", "sips: needs a secure transport; drop transport=udp or use sip:")
 			default:
 				p.ServerURI = u
 			}

@@ -914,3 +914,32 @@ device_clear_state = "SLEEPY"
 		}
 	}
 }
+
+func TestPublishServerURITransport(t *testing.T) {
+	for uri, want := range map[string]string{
+		"sip:r@192.0.2.1;transport=TCP":  "",
+		"sips:r@192.0.2.1;transport=tls": "",
+		"sip:r@192.0.2.1;transport=sctp": "transport=sctp: the companion sends over udp, tcp or tls",
+		"sips:r@192.0.2.1;transport=udp": "sips: needs a secure transport",
+	} {
+		_, err := ParseConfig("t.toml", []byte(`
+[companion]
+name = "n"
+eid = "02:00:00:00:00:01"
+[ami]
+username = "u"
+secret = "s"
+[[peer]]
+name = "p"
+  [peer.publish]
+  server_uri = "`+uri+`"
+  device_state = true
+`))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", uri, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), "t.toml:11: peer \"p\".publish.server_uri: "+want)):
+			t.Errorf("%s: error %v, want %q", uri, err, want)
+		}
+	}
+}

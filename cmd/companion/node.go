@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -60,10 +62,23 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 	if cfg.AMI != nil {
 		n.ami = ami.New(*cfg.AMI, log.With("part", "ami"), proxy)
 	}
+	var tlsClient *tls.Config
+	if cfg.Node.TLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.Node.TLSCAFile)
+		if err != nil {
+			return nil, err
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: tls_ca_file %s holds no PEM certificate", cfg.File, cfg.Node.TLSCAFile)
+		}
+		tlsClient = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	stack, err := sipstack.New(sipstack.Options{
-		Node:      cfg.Node,
-		UserAgent: "asterisk-companion/" + buildVersion(),
-		Logger:    log.With("part", "sip"),
+		Node:            cfg.Node,
+		UserAgent:       "asterisk-companion/" + buildVersion(),
+		Logger:          log.With("part", "sip"),
+		TLSClientConfig: tlsClient,
 	})
 	if err != nil {
 		return nil, err
