@@ -301,3 +301,27 @@ func TestReceiverETagsAreDistinct(t *testing.T) {
 		seen[a.ETag] = true
 	}
 }
+
+// BenchmarkReceiverModify is one state change arriving on an established
+// publication: lookup, checks, decode, table write, new entity tag.
+func BenchmarkReceiverModify(b *testing.B) {
+	cfg, err := ParseConfig("r.toml", []byte(receiverTOML))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := NewReceiver(cfg, cfg.Node.EID, NewTable())
+	states := [][]byte{[]byte(devAlice), []byte(devBob)}
+	first := r.HandlePublish(context.Background(), pub("open", string(EventDeviceState), "", 3600, devAlice))
+	tag := first.ETag
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		in := pub("open", string(EventDeviceState), tag, 3600, "")
+		in.Body = states[i%2]
+		a := r.HandlePublish(context.Background(), in)
+		if a.Status != 200 {
+			b.Fatalf("answer %+v", a)
+		}
+		tag = a.ETag
+	}
+}
