@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,24 +15,11 @@ import (
 // removes its publications, logs off AMI and exits 0. SIGHUP re-reads the
 // file and applies its [[sorcery]] objects again.
 func daemon(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration `FILE` (TOML)")
+	fs, path := newFlags("run", "usage: companion run --config FILE [--log-level LEVEL] [--log-format text|json]", stderr)
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: companion run --config FILE [--log-level LEVEL] [--log-format text|json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *path == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return 2
+	if status, done := parseFlags(fs, path, args); done {
+		return status
 	}
 	log, err := newLogger(stderr, *level, *format)
 	if err != nil {

@@ -42,36 +42,35 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-const demoTOML = `
+// pairConfig is the file of one of two companions peered on loopback;
+// publish and accept are extra lines of [peer.publish] and [peer.accept].
+func pairConfig(name, eid string, port int, amiAddr, peer string, peerPort int, publish, accept string) string {
+	return fmt.Sprintf(`
 [companion]
-name = "%NAME%"
-eid = "%EID%"
-sip_listen = ["udp://127.0.0.1:%PORT%"]
+name = %[1]q
+eid = %[2]q
+sip_listen = ["udp://127.0.0.1:%[3]d"]
 
 [ami]
-address = "%AMI%"
+address = %[4]q
 username = "companion"
 secret = "demo"
 reconnect_interval = "1h"    # nothing disconnects here; amigo races with itself on reconnect
 
-[apply]
-device_state = "ami"
-mailbox_state = "ami"
-
 [[peer]]
-name = "%PEER%"
+name = %[5]q
   [peer.publish]
-  server_uri = "sip:%NAME%@127.0.0.1:%PEERPORT%"
+  server_uri = "sip:%[1]s@127.0.0.1:%[6]d"
   device_state = true
   mailbox_state = true
-  expiration = 120
+  %[7]s
   [peer.accept]
-  resource = "%PEER%"
+  resource = %[5]q
   match = ["127.0.0.1/32"]
-  device_state = true
-  mailbox_state = true
   refresh = true
-`
+  %[8]s
+`, name, eid, port, amiAddr, peer, peerPort, publish, accept)
+}
 
 type demoSide struct {
 	name string
@@ -107,8 +106,7 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 	b.ast.SetDevice("PJSIP/bob", "NOT_INUSE")
 
 	start := func(s, peer *demoSide, eid string) error {
-		src := strings.NewReplacer("%NAME%", s.name, "%EID%", eid, "%PORT%", fmt.Sprint(s.port),
-			"%AMI%", s.ast.addr(), "%PEER%", peer.name, "%PEERPORT%", fmt.Sprint(peer.port)).Replace(demoTOML)
+		src := pairConfig(s.name, eid, s.port, s.ast.addr(), peer.name, peer.port, "expiration = 120", "device_state = true\nmailbox_state = true")
 		cfg, err := companion.ParseConfig(s.name+".toml", []byte(src))
 		if err != nil {
 			return err

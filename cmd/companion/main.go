@@ -72,22 +72,9 @@ func buildVersion() string {
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration `FILE` (TOML)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: companion check-config --config FILE")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *path == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return 2
+	fs, path := newFlags("check-config", "usage: companion check-config --config FILE", stderr)
+	if status, done := parseFlags(fs, path, args); done {
+		return status
 	}
 	cfg, status := loadConfig(*path, stderr)
 	if cfg == nil {
@@ -95,6 +82,34 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	summarize(stdout, cfg)
 	return 0
+}
+
+// newFlags is the flag set of a subcommand that reads a --config file.
+func newFlags(name, usage string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration `FILE` (TOML)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs, path
+}
+
+// parseFlags parses args; done means the command ends now with status:
+// 0 after -help, 2 on bad usage (including a missing --config).
+func parseFlags(fs *flag.FlagSet, path *string, args []string) (status int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, true
+		}
+		return 2, true
+	}
+	if *path == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2, true
+	}
+	return 0, false
 }
 
 // loadConfig reads path and prints every error to stderr; on failure it

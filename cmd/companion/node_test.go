@@ -23,29 +23,6 @@ type testSide struct {
 	stop func()
 }
 
-const sideTOML = `
-[companion]
-name = "%NAME%"
-eid = "%EID%"
-sip_listen = ["udp://127.0.0.1:%PORT%"]
-[ami]
-address = "%AMI%"
-username = "companion"
-secret = "t"
-reconnect_interval = "1h" # amigo races with itself when it reconnects (ami/doc.go); no reconnect here
-[[peer]]
-name = "%PEER%"
-  [peer.publish]
-  server_uri = "sip:%NAME%@127.0.0.1:%PEERPORT%"
-  device_state = true
-  mailbox_state = true
-  %PUBLISH%
-  [peer.accept]
-  resource = "%PEER%"
-  match = ["127.0.0.1/32"]
-  refresh = true
-  %ACCEPT%
-`
 
 func newTestSide(t *testing.T, name string) *testSide {
 	t.Helper()
@@ -65,8 +42,7 @@ func newTestSide(t *testing.T, name string) *testSide {
 // extra lines for [peer.publish] and [peer.accept].
 func (s *testSide) start(t *testing.T, peer *testSide, eid, publish, accept string) {
 	t.Helper()
-	src := strings.NewReplacer("%NAME%", s.name, "%EID%", eid, "%PORT%", fmt.Sprint(s.port), "%AMI%", s.ast.addr(),
-		"%PEER%", peer.name, "%PEERPORT%", fmt.Sprint(peer.port), "%PUBLISH%", publish, "%ACCEPT%", accept).Replace(sideTOML)
+	src := pairConfig(s.name, eid, s.port, s.ast.addr(), peer.name, peer.port, publish, accept)
 	cfg, err := companion.ParseConfig(s.name+".toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,25 +20,12 @@ const provisionUsage = "usage: companion provision --config FILE [--plan | --app
 // status: 0 done (or planned), 1 configuration or ARI failure (what was
 // applied is reported), 2 bad usage.
 func provision(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration `FILE` (TOML)")
+	fs, path := newFlags("provision", provisionUsage, stderr)
 	planOnly := fs.Bool("plan", false, "read every object and show what would change; change nothing (the default)")
 	apply := fs.Bool("apply", false, "perform the plan: create and update in dependency order")
 	prune := fs.Bool("prune", false, "also delete objects applied earlier that are no longer in the file (deletes only with --apply)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), provisionUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *path == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return 2
+	if status, done := parseFlags(fs, path, args); done {
+		return status
 	}
 	if *planOnly && *apply {
 		fmt.Fprintln(stderr, "companion provision: --plan and --apply exclude each other")
