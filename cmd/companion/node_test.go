@@ -23,7 +23,6 @@ type testSide struct {
 	stop func()
 }
 
-
 func newTestSide(t *testing.T, name string) *testSide {
 	t.Helper()
 	ast, err := startSimAsterisk(name)
