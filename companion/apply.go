@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -23,7 +24,7 @@ import (
 //     mailbox to 0/0, not left stuck as a stock Asterisk leaves it.
 //   - A failed write is retried with backoff while the value is still the
 //     one to write; an ErrUnsupported failure is reported once and not
-//     retried until the next ReapplyAll (the next AMI connect).
+//     retried until the next Reapply of its kind (the next AMI connect).
 //   - Every write is recorded in Echoes first, so that its AMI echo is not
 //     published as local state.
 type Apply struct {
@@ -35,6 +36,9 @@ type Apply struct {
 	peerOf  func(EntityID) string
 	opts    ApplyOptions
 	reapply chan struct{}
+
+	mu           sync.Mutex
+	reapplyKinds map[Kind]bool // set by Reapply
 
 	// Owned by Run.
 	want        map[target]State // value to write, per local target
@@ -85,30 +89,46 @@ func NewApply(cfg ApplyConfig, remote *Table, device, mailbox Applier, echoes *E
 	}
 	return &Apply{
 		cfg: cfg, remote: remote, device: device, mailbox: mailbox, echoes: echoes, peerOf: peerOf, opts: opts,
-		reapply:     make(chan struct{}, 1),
-		want:        make(map[target]State),
-		written:     make(map[target]State),
-		retryAt:     make(map[target]time.Time),
-		failures:    make(map[target]int),
-		unsupported: make(map[Kind]bool),
-		warnedLong:  make(map[string]bool),
+		reapply:      make(chan struct{}, 1),
+		reapplyKinds: make(map[Kind]bool),
+		want:         make(map[target]State),
+		written:      make(map[target]State),
+		retryAt:      make(map[target]time.Time),
+		failures:     make(map[target]int),
+		unsupported:  make(map[Kind]bool),
+		warnedLong:   make(map[string]bool),
 	}
 }
 
-// ReapplyAll asks for every remote state to be written again: the local
-// Asterisk reconnected and may have restarted. It does not block.
-func (a *Apply) ReapplyAll() {
+// Reapply asks for every remote state of kind k to be written again: the
+// local Asterisk reconnected and may have restarted. It does not block.
+func (a *Apply) Reapply(k Kind) {
+	a.mu.Lock()
+	a.reapplyKinds[k] = true
+	a.mu.Unlock()
 	select {
 	case a.reapply <- struct{}{}:
 	default:
 	}
 }
 
+// takeReapply returns the kinds Reapply asked for since the last call.
+func (a *Apply) takeReapply() []Kind {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var kinds []Kind
+	for k := range a.reapplyKinds {
+		kinds = append(kinds, k)
+	}
+	clear(a.reapplyKinds)
+	return kinds
+}
+
 // Run applies until ctx is done.
 func (a *Apply) Run(ctx context.Context) error {
 	w := a.remote.Watch(func(_ EntityID, k Key) bool { return a.applier(k.Kind) != nil })
 	defer w.Close()
-	a.reapplyAll() // what arrived before the watch
+	a.rewrite(KindDevice, KindMailbox) // what arrived before the watch
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -117,7 +137,7 @@ func (a *Apply) Run(ctx context.Context) error {
 		}
 		select {
 		case <-a.reapply:
-			a.reapplyAll()
+			a.rewrite(a.takeReapply()...)
 		default:
 		}
 		a.writeDue(ctx)
@@ -134,7 +154,7 @@ func (a *Apply) Run(ctx context.Context) error {
 			return nil
 		case <-w.C():
 		case <-a.reapply:
-			a.reapplyAll()
+			a.rewrite(a.takeReapply()...)
 		case <-timer.C:
 		}
 		if !timer.Stop() {
@@ -213,12 +233,19 @@ func (a *Apply) cleared(k Key) State {
 	return State{Key: k}
 }
 
-func (a *Apply) reapplyAll() {
-	clear(a.written)
-	clear(a.unsupported)
+// rewrite forgets what was written of these kinds and wants it all again.
+func (a *Apply) rewrite(kinds ...Kind) {
+	for _, k := range kinds {
+		for t := range a.written {
+			if t.kind == k {
+				delete(a.written, t)
+			}
+		}
+		delete(a.unsupported, k)
+	}
 	for _, o := range a.remote.Origins() {
 		for _, e := range a.remote.Entries(o) {
-			if a.applier(e.State.Key.Kind) != nil {
+			if k := e.State.Key.Kind; slices.Contains(kinds, k) && a.applier(k) != nil {
 				a.consider(o, e.State.Key)
 			}
 		}

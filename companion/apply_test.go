@@ -185,7 +185,12 @@ func TestApplyUnsupportedIsNotRetriedUntilReapply(t *testing.T) {
 	mu.Lock()
 	unsupported = false
 	mu.Unlock()
-	a.ReapplyAll()
+	a.Reapply(KindDevice)
+	time.Sleep(20 * time.Millisecond) // a device reapply must not retry mailboxes
+	if n := d.count("mailbox"); n != 1 {
+		t.Errorf("%d MWIUpdate attempts after a device reapply, want 1", n)
+	}
+	a.Reapply(KindMailbox)
 	waitFor(t, "mailboxes after reapply", func() bool { return d.box("1") == "0/1" && d.box("2") == "0/1" })
 }
 

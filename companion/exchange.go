@@ -100,7 +100,7 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 	}
 	if opts.DeviceApplier != nil || opts.MailboxApplier != nil {
 		x.apply = NewApply(cfg.Apply, x.RemoteTable, opts.DeviceApplier, opts.MailboxApplier, echoes, x.receiver.PeerOf, ao)
-		x.local.OnSnapshot(func(Kind) { x.apply.ReapplyAll() })
+		x.local.OnSnapshot(x.apply.Reapply)
 	}
 	return x
 }

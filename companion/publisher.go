@@ -241,14 +241,22 @@ func (p *Publisher) step(ctx context.Context) bool {
 		req.Body = body
 	}
 
-	cctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	// A PUBLISH cut off by shutdown may still reach the peer and change
+	// the entity tag the removal must name: let it finish, briefly.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.Timeout)
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancel) })
 	p.sent.Add(1)
 	res, err := p.send.Publish(cctx, req)
+	stop()
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			p.fail(0, "no answer: "+err.Error())
 		}
+		return false
+	}
+	if ctx.Err() != nil && res.Status >= 200 && res.Status < 300 {
+		p.etag = res.ETag // for the removal that follows
 		return false
 	}
 	switch {
@@ -357,12 +365,16 @@ func refreshDelay(granted int) time.Duration {
 	return g - min(margin, g/2)
 }
 
+// shutdownGrace bounds how long shutdown waits for a PUBLISH in flight,
+// and then for the removal.
+const shutdownGrace = 3 * time.Second
+
 // unpublish removes the publication, bounded so that shutdown never hangs.
 func (p *Publisher) unpublish() error {
 	if p.etag == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	p.sent.Add(1)
 	res, err := p.send.Publish(ctx, PublishRequest{Event: p.event, IfMatch: p.etag, Expires: 0})
@@ -370,7 +382,11 @@ func (p *Publisher) unpublish() error {
 		p.opts.Logger.Warn("removing the publication failed; the peer will expire it", "err", err)
 		return nil
 	}
-	p.opts.Logger.Info("publication removed", "status", res.Status)
+	if res.Status >= 200 && res.Status < 300 {
+		p.opts.Logger.Info("publication removed")
+	} else {
+		p.opts.Logger.Warn("the peer refused the removal; it will expire the publication", "status", res.Status)
+	}
 	p.etag = ""
 	return nil
 }

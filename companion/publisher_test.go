@@ -37,9 +37,15 @@ func (d *peerDouble) Publish(ctx context.Context, req PublishRequest) (PublishRe
 		select {
 		case <-gate:
 		case <-ctx.Done():
+			// Like UDP: the caller gives up, the request still arrives.
+			go func() { <-gate; d.process(req) }()
 			return PublishResult{}, ctx.Err()
 		}
 	}
+	return d.process(req)
+}
+
+func (d *peerDouble) process(req PublishRequest) (PublishResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.reqs = append(d.reqs, req)
@@ -338,5 +344,36 @@ func TestPublisherRefreshesTheGrantedExpiry(t *testing.T) {
 	})
 	if !d.holds("PJSIP/alice", "PJSIP/alice INUSE") {
 		t.Error("state lost")
+	}
+}
+
+func TestPublisherRemovalNamesTagOfPublishInFlightAtShutdown(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("PJSIP/alice", InUse, true))
+	d := newPeerDouble(t)
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	stop := startPublisher(t, p)
+	waitFor(t, "alice", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
+
+	gate := make(chan struct{})
+	d.mu.Lock()
+	d.gate = gate
+	d.mu.Unlock()
+	local.Set(meEID, Device("PJSIP/alice", Busy, true))
+	waitFor(t, "the modify in flight", func() bool { return p.Sent() == 2 })
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	time.Sleep(10 * time.Millisecond) // shutdown has begun
+	close(gate)                       // the peer answers the modify after all
+	<-stopped
+	reqs := d.requests()
+	last := reqs[len(reqs)-1]
+	if last.Expires != 0 || last.IfMatch != "2" {
+		t.Fatalf("last request %+v, want a removal naming the modify's tag 2", last)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.live != "" {
+		t.Error("the publication outlived the shutdown")
 	}
 }

@@ -108,6 +108,7 @@ fields = { max_contacts = %d }
 		t.Fatal(err)
 	}
 	until(t, "the aor updated after SIGHUP", maxContacts("3"))
+	until(t, "the SIGHUP apply reported", func() bool { return strings.Count(stdout.String(), "Apply complete") == 2 })
 
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -160,7 +161,7 @@ password = %q
 // TestDemo keeps the README's main job true.
 func TestDemo(t *testing.T) {
 	var out, logs syncBuffer
-	if code := demo(nil, &out, &logs); code != 0 {
+	if code := demo([]string{"--log-level", "info"}, &out, &logs); code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out.String(), logs.String())
 	}
 	for _, want := range []string{
