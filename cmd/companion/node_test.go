@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astcompanion/sidecar/ari/aritest"
 	"github.com/astcompanion/sidecar/companion"
 	"github.com/astcompanion/sidecar/companion/sipstack"
 )
@@ -172,4 +173,21 @@ func TestAcceptSwitchesOffAnswer200AndDrop(t *testing.T) {
 			t.Errorf("b applied %q with its accept switches off", w)
 		}
 	}
+}
+
+// TestApplyThroughARI has b write a's states as Stasis: devices and
+// res_mwi_external mailboxes through ARI instead of AMI.
+func TestApplyThroughARI(t *testing.T) {
+	a, b := newTestSide(t, "ast1"), newTestSide(t, "ast2")
+	ari := aritest.New(t)
+	a.ast.SetDevice("PJSIP/alice", "INUSE")
+	a.ast.SetMailbox("100@default", 1, 2)
+	a.start(t, b, "02:00:00:00:00:01", "", "")
+	b.start(t, a, "02:00:00:00:00:02", "", "device_state = true\nmailbox_state = true\n"+
+		fmt.Sprintf("[ari]\nurl = %q\nusername = %q\npassword = %q\n[apply]\ndevice_state = \"ari\"\nmailbox_state = \"ari\"\n",
+			ari.URL(), aritest.User, aritest.Password))
+	until(t, "Stasis:PJSIP/alice", func() bool { st, _ := ari.DeviceState("Stasis:PJSIP/alice"); return st == "INUSE" })
+	until(t, "mailbox 100@default", func() bool { o, n, _ := ari.Mailbox("100@default"); return o == 1 && n == 2 })
+	b.never(t, "Setvar")
+	b.never(t, "MWIUpdate")
 }
