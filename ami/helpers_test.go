@@ -22,7 +22,7 @@ const (
 	// pingWait bounds waits on amigo's keepalive, which it sends 5 s after
 	// a connect and then every 5 s (fixed in amigo), and gives up on 3 s
 	// after sending.
-	pingWait = 7 * time.Second
+	pingWait = 12 * time.Second // generous: a loaded CI machine under -race is slow
 
 	// noReconnect is the reconnect interval of tests that do not
 	// reconnect. amigo has a data race: the keepalive goroutine reads the
