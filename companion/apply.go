@@ -69,12 +69,7 @@ const MaxDeviceNameLength = 79
 // NewApply returns an Apply of remote into the local Asterisk. peerOf
 // names the peer an EID's states came from, for the {peer} placeholder.
 func NewApply(cfg ApplyConfig, remote *Table, device, mailbox Applier, echoes *Echoes, peerOf func(EntityID) string, opts ApplyOptions) *Apply {
-	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = time.Second
-	}
-	if opts.MaxBackoff < opts.MinBackoff {
-		opts.MaxBackoff = max(time.Minute, opts.MinBackoff)
-	}
+	opts.MinBackoff, opts.MaxBackoff = backoffBounds(opts.MinBackoff, opts.MaxBackoff)
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
@@ -296,11 +291,7 @@ func (a *Apply) writeDue(ctx context.Context) {
 			if a.failures[t] == 1 {
 				a.opts.Logger.Warn("applying remote state failed; retrying while it is current", "target", v.Key.String(), "state", v.String(), "err", err)
 			}
-			d := a.opts.MinBackoff
-			for i := 1; i < a.failures[t] && d < a.opts.MaxBackoff; i++ {
-				d *= 2
-			}
-			a.retryAt[t] = time.Now().Add(min(d, a.opts.MaxBackoff))
+			a.retryAt[t] = time.Now().Add(backoffDelay(a.opts.MinBackoff, a.opts.MaxBackoff, a.failures[t]))
 		}
 	}
 }

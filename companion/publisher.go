@@ -60,15 +60,7 @@ type PublisherOptions struct {
 }
 
 func (o PublisherOptions) withDefaults() PublisherOptions {
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = time.Second
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = time.Minute
-	}
-	if o.MaxBackoff < o.MinBackoff {
-		o.MaxBackoff = o.MinBackoff
-	}
+	o.MinBackoff, o.MaxBackoff = backoffBounds(o.MinBackoff, o.MaxBackoff)
 	if o.Timeout <= 0 {
 		o.Timeout = 35 * time.Second
 	}
@@ -349,11 +341,7 @@ func (p *Publisher) backoff() time.Duration {
 	case 401, 403, 404, 407, 489:
 		return p.opts.MaxBackoff
 	}
-	d := p.opts.MinBackoff
-	for i := 1; i < p.failures && d < p.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, p.opts.MaxBackoff)
+	return backoffDelay(p.opts.MinBackoff, p.opts.MaxBackoff, p.failures)
 }
 
 // refreshDelay is when to refresh a publication granted for the given
