@@ -140,9 +140,11 @@ func (a *Apply) Run(ctx context.Context) error {
 			return nil
 		}
 
-		next, ok := a.nextRetry()
-		if ok {
+		// Go 1.23 timers: after Stop or Reset no stale tick is delivered.
+		if next, ok := a.nextRetry(); ok {
 			timer.Reset(max(time.Until(next), 0))
+		} else {
+			timer.Stop()
 		}
 		select {
 		case <-ctx.Done():
@@ -151,12 +153,6 @@ func (a *Apply) Run(ctx context.Context) error {
 		case <-a.reapply:
 			a.rewrite(a.takeReapply()...)
 		case <-timer.C:
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
 		}
 	}
 }

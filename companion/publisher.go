@@ -164,10 +164,11 @@ func (p *Publisher) Run(ctx context.Context) error {
 			wait = p.refreshAt.Sub(now)
 		}
 
-		var tc <-chan time.Time
+		// Go 1.23 timers: after Stop or Reset no stale tick is delivered.
 		if wait >= 0 {
 			timer.Reset(wait)
-			tc = timer.C
+		} else {
+			timer.Stop()
 		}
 		select {
 		case <-ctx.Done():
@@ -176,13 +177,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-p.dumpReq:
 			p.queueAll()
 			retryAt = time.Time{}
-		case <-tc:
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
+		case <-timer.C:
 		}
 	}
 }
