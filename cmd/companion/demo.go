@@ -139,15 +139,8 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 
 	step := func(format string, args ...any) { fmt.Fprintf(out, "• "+format+"\n", args...) }
 	expect := func(s *demoSide, write string) error {
-		deadline := time.Now().Add(10 * time.Second)
-		for !s.ast.wrote(write) {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s's Asterisk never got %q; it got %q", s.name, write, s.ast.allWrites())
-			}
-			select {
-			case <-s.ast.changed:
-			case <-time.After(50 * time.Millisecond):
-			}
+		if err := s.ast.awaitWrite(write, 10*time.Second); err != nil {
+			return err
 		}
 		fmt.Fprintf(out, "    %s's Asterisk ← %s\n", s.name, write)
 		return nil

@@ -77,15 +77,8 @@ func (s *testSide) start(t *testing.T, peer *testSide, eid, publish, accept stri
 
 func (s *testSide) await(t *testing.T, write string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.ast.wrote(write) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s's Asterisk never got %q; it got %q", s.name, write, s.ast.allWrites())
-		}
-		select {
-		case <-s.ast.changed:
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := s.ast.awaitWrite(write, 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 

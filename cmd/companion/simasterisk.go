@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // simAsterisk is the embedded stand-in for Asterisk's manager interface
@@ -241,6 +242,21 @@ func (s *simAsterisk) wrote(w string) bool {
 		}
 	}
 	return false
+}
+
+// awaitWrite waits up to within for the companion to make write.
+func (s *simAsterisk) awaitWrite(write string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for !s.wrote(write) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s's Asterisk never got %q; it got %q", s.name, write, s.allWrites())
+		}
+		select {
+		case <-s.changed:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 func (s *simAsterisk) allWrites() []string {
