@@ -66,14 +66,14 @@ func New(cfg *companion.ARIConfig, log *slog.Logger) (*Client, error) {
 		username: cfg.Username,
 		password: cfg.Password,
 		timeout:  timeout,
-		// Per-phase bounds on top of the per-call context; no proxy from
+		// The per-call context (call, direct) is the one bound on every
+		// phase; per-phase timeouts of the same length would race it and
+		// turn "no answer within" into a transport message. No proxy from
 		// the environment: ARI credentials go to Asterisk only.
 		transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   timeout,
-			ResponseHeaderTimeout: timeout,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
+			DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
 		},
 		log: log,
 	}, nil
