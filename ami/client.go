@@ -30,6 +30,9 @@ type Client struct {
 	queue *queue
 	link  *link
 	ids   atomic.Uint64 // ActionID sequence
+	// statesRead counts the states read from events and list items, so
+	// that a test can tell when everything sent has been queued.
+	statesRead atomic.Uint64
 
 	// slot holds the one action in flight (see do).
 	slot chan struct{}

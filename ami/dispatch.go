@@ -44,6 +44,7 @@ func (c *Client) dispatch(m map[string]string) {
 func (c *Client) received(actionID string, s companion.State) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.statesRead.Add(1)
 	r := c.runs[s.Key.Kind]
 	if actionID != "" {
 		// A list item; one of a run that was abandoned (timeout, new

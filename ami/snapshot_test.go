@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,6 +108,14 @@ func TestSnapshotOrderAgainstLiveEvents(t *testing.T) {
 		dev("Custom:zz-end", companion.NotInUse),
 	}
 	end := companion.DeviceKey("Custom:zz-end")
+	states := 0
+	for _, ex := range transcript(t, "handmade_devicestatelist_interleaved.transcript").Exchanges() {
+		for _, b := range amitest.SplitMessages(concat(ex.Answer)) {
+			if b.Get("Event") == "DeviceStateChange" {
+				states++
+			}
+		}
+	}
 	for _, stalled := range []bool{false, true} {
 		srv := serve(t, "handmade_devicestatelist_interleaved.transcript")
 		table, local, _ := newLocal()
@@ -114,10 +123,18 @@ func TestSnapshotOrderAgainstLiveEvents(t *testing.T) {
 		c := startClient(t, srv, gate, clientOptions{})
 		t.Cleanup(gate.open) // runs before the client's stop, which waits for the Observer
 		if stalled {
-			eventually(t, "the last event queued", func() bool { _, ok := queued(c.Client, end); return ok })
+			// Every state of the transcript read and the snapshot queued:
+			// all of it is queued, or taken by the Observer the gate holds.
+			eventually(t, "every state read", func() bool { return c.statesRead.Load() == uint64(states) })
+			c.logs.await(t, "AMI device states read")
 			gate.open()
 		}
-		eventually(t, "the last event applied", func() bool { _, ok := table.Get(testEID, end); return ok })
+		// Live events reach the table as they come, the snapshot later:
+		// the end marker alone may be in before the snapshot is.
+		eventually(t, "the snapshot and the last event applied", func() bool {
+			_, ok := table.Get(testEID, end)
+			return ok && gate.snapshots.Load() > 0
+		})
 		if got := tableStates(table); !slices.Equal(got, want) {
 			t.Errorf("stalled=%v: table = %v\nwant %v", stalled, got, want)
 		}
@@ -182,9 +199,10 @@ func queued(c *Client, k companion.Key) (companion.State, bool) {
 
 // gate is an Observer that, while closed, holds every call.
 type gate struct {
-	next   companion.Observer
-	opened chan struct{}
-	once   sync.Once
+	next      companion.Observer
+	opened    chan struct{}
+	once      sync.Once
+	snapshots atomic.Int32 // snapshots passed on
 }
 
 func newGate(next companion.Observer, closed bool) *gate {
@@ -205,6 +223,7 @@ func (g *gate) Observe(s companion.State) {
 func (g *gate) Snapshot(kind companion.Kind, states []companion.State) {
 	<-g.opened
 	g.next.Snapshot(kind, states)
+	g.snapshots.Add(1)
 }
 
 // eventually polls cond, for state with no notification of its own (the
