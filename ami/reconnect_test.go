@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/astcompanion/sidecar/ami/amitest"
 	"github.com/astcompanion/sidecar/companion"
 )
 
@@ -65,6 +66,7 @@ func testLoginRefusedThenAccepted(t *testing.T) {
 	rec.awaitSnapshots(t, companion.KindDevice, 1)
 	c.logs.await(t, "AMI connected")
 	awaitKeepalive(t, sess)
+	endReconnecting(t, srv, c)
 }
 
 // The connection breaks in the middle of a DeviceStateChange; the half
@@ -130,6 +132,7 @@ func testReconnectAfterDropMidEvent(t *testing.T) {
 		t.Errorf("%d \"AMI connected\" lines, want 2", n)
 	}
 	awaitKeepalive(t, sess2)
+	endReconnecting(t, srv, c)
 }
 
 // Asterisk's Shutdown event (10: "core restart now"), then EOF: the client
@@ -168,6 +171,7 @@ func testReconnectAfterShutdownEvent(t *testing.T) {
 		t.Errorf("shutdown logged %d times", n)
 	}
 	awaitKeepalive(t, sess2)
+	endReconnecting(t, srv, c)
 }
 
 // A connection that goes silent (no answer to amigo's keepalive Ping) is
@@ -186,4 +190,18 @@ func testReconnectAfterSilence(t *testing.T) {
 	c.logs.await(t, "reason=ping timeout")
 	awaitConnected(t, c.Client)
 	awaitKeepalive(t, sess2)
+	endReconnecting(t, srv, c)
+}
+
+// endReconnecting ends a scenario whose client reconnects quickly. amigo
+// goes on reconnecting after Run returns, and a connection it makes then
+// ends before its first keepalive, which trips amigo's data race (see
+// noReconnect). So the server goes first: the live connection ends after
+// its keepalive, and every later attempt is refused. Then the client
+// stops, with nothing to log off from.
+func endReconnecting(t *testing.T, srv *amitest.Server, c runningClient) {
+	t.Helper()
+	srv.Close()
+	eventually(t, "the client down", func() bool { return !c.Connected() })
+	c.stop()
 }
