@@ -77,3 +77,16 @@ func (e *SorceryError) Unwrap() []error {
 	}
 	return []error{e.Kind}
 }
+
+// ProvisionRetryable reports whether err is one that time alone may cure:
+// ARI not answering (Asterisk down, restarting, unreachable) or answering
+// 5xx (503 while Asterisk boots). A refused field, a read-only wizard or
+// refused credentials need the file or Asterisk's configuration changed
+// first.
+func ProvisionRetryable(err error) bool {
+	var se *SorceryError
+	if !errors.As(err, &se) {
+		return false
+	}
+	return errors.Is(se.Kind, ErrARIUnreachable) || se.Status >= 500
+}

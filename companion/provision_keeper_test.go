@@ -1,0 +1,202 @@
+package companion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// keeperCall is one call of the ProvisionFunc under test.
+type keeperCall struct {
+	cfg   *Config
+	quiet bool
+}
+
+// scriptedProvision records calls and answers each with the next scripted
+// error (nil once the script is used up). A call blocks while gate is held.
+type scriptedProvision struct {
+	mu     sync.Mutex
+	calls  []keeperCall
+	script []error
+	gate   sync.Mutex
+	called chan struct{}
+}
+
+func newScriptedProvision(script ...error) *scriptedProvision {
+	return &scriptedProvision{script: script, called: make(chan struct{}, 100)}
+}
+
+func (s *scriptedProvision) apply(_ context.Context, cfg *Config, quiet bool) error {
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, keeperCall{cfg, quiet})
+	var err error
+	if len(s.script) > 0 {
+		err, s.script = s.script[0], s.script[1:]
+	}
+	s.called <- struct{}{}
+	return err
+}
+
+func (s *scriptedProvision) snapshot() []keeperCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]keeperCall(nil), s.calls...)
+}
+
+// await waits for n more calls.
+func (s *scriptedProvision) await(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-s.called:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("provisioning not called; calls so far: %d", len(s.snapshot()))
+		}
+	}
+}
+
+// expectNoCall fails when a call comes within d.
+func (s *scriptedProvision) expectNoCall(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-s.called:
+		t.Fatalf("unexpected provisioning call; calls: %d", len(s.snapshot()))
+	case <-time.After(d):
+	}
+}
+
+func startKeeper(t *testing.T, p *scriptedProvision) *ProvisionKeeper {
+	t.Helper()
+	k := NewProvisionKeeper(p.apply, ProvisionKeeperOptions{MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { k.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("the keeper did not stop")
+		}
+	})
+	return k
+}
+
+func configWithSorcery(id string) *Config {
+	return &Config{Sorcery: []SorceryObject{{Class: "res_pjsip", Type: "aor", ID: id}}}
+}
+
+func unreachable() error {
+	return &SorceryError{Op: "GET", Kind: ErrARIUnreachable, Err: errors.New("connection refused")}
+}
+
+func TestProvisionRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{unreachable(), true},
+		{&ProvisionError{Planning: true, Err: unreachable()}, true},
+		{&SorceryError{Op: "PUT", Kind: ErrARIFailed, Status: 503, Message: "Asterisk not booted"}, true},
+		{&SorceryError{Op: "PUT", Kind: ErrARIFailed, Status: 500}, true},
+		{&SorceryError{Op: "PUT", Kind: ErrSorceryRejected, Status: 400}, false},
+		{&SorceryError{Op: "PUT", Kind: ErrSorceryReadOnly, Status: 403}, false},
+		{&SorceryError{Op: "GET", Kind: ErrARIUnauthorized, Status: 401}, false},
+		{&SorceryError{Op: "GET", Kind: ErrSorceryUnknownType, Status: 404}, false},
+		{fmt.Errorf("state file: %w", errors.New("permission denied")), false},
+	} {
+		if got := ProvisionRetryable(tc.err); got != tc.want {
+			t.Errorf("ProvisionRetryable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestKeeperAppliesThenRechecksQuietly(t *testing.T) {
+	p := newScriptedProvision()
+	k := startKeeper(t, p)
+	cfg := configWithSorcery("bob")
+	k.Use(cfg)
+	p.await(t, 1)
+	k.Recheck()
+	p.await(t, 1)
+	calls := p.snapshot()
+	if calls[0].cfg != cfg || calls[0].quiet {
+		t.Errorf("first call %+v: want the configuration handed over, not quiet", calls[0])
+	}
+	if calls[1].cfg != cfg || !calls[1].quiet {
+		t.Errorf("recheck %+v: want the same configuration, quiet", calls[1])
+	}
+}
+
+func TestKeeperRetriesWhatTimeMayCure(t *testing.T) {
+	p := newScriptedProvision(unreachable(), &SorceryError{Op: "GET", Kind: ErrARIFailed, Status: 503})
+	k := startKeeper(t, p)
+	k.Use(configWithSorcery("bob"))
+	p.await(t, 3) // two failures, then success
+	p.expectNoCall(t, 50*time.Millisecond)
+	calls := p.snapshot()
+	if len(calls) != 3 || calls[0].quiet || !calls[1].quiet || !calls[2].quiet {
+		t.Errorf("calls %+v: want one printed attempt, then two quiet retries", calls)
+	}
+}
+
+func TestKeeperWaitsAfterAPermanentFailure(t *testing.T) {
+	p := newScriptedProvision(&SorceryError{Op: "PUT", Kind: ErrSorceryReadOnly, Status: 403})
+	k := startKeeper(t, p)
+	k.Use(configWithSorcery("bob"))
+	p.await(t, 1)
+	// The backoff is 1-4 ms: 50 ms would see several retries.
+	p.expectNoCall(t, 50*time.Millisecond)
+	k.Recheck()
+	p.await(t, 1)
+}
+
+func TestKeeperTakesTheNewestConfiguration(t *testing.T) {
+	p := newScriptedProvision()
+	k := startKeeper(t, p)
+	first := configWithSorcery("first")
+	p.gate.Lock()
+	k.Use(first)
+	// Wait until the first run holds the gate, then queue two more.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if len(k.wake) == 0 {
+			k.mu.Lock()
+			taken := k.pending == nil
+			k.mu.Unlock()
+			if taken {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the keeper did not start applying")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	k.Use(configWithSorcery("second"))
+	newest := configWithSorcery("third")
+	k.Use(newest)
+	k.Recheck()
+	p.gate.Unlock()
+	p.await(t, 2)
+	p.expectNoCall(t, 50*time.Millisecond)
+	calls := p.snapshot()
+	if calls[0].cfg != first || calls[1].cfg != newest || calls[1].quiet {
+		t.Errorf("calls %+v: want the first, then only the newest configuration, printed", calls)
+	}
+}
+
+func TestKeeperIgnoresAFileWithoutSorcery(t *testing.T) {
+	p := newScriptedProvision()
+	k := startKeeper(t, p)
+	k.Use(&Config{})
+	k.Recheck()
+	p.expectNoCall(t, 50*time.Millisecond)
+	k.Use(configWithSorcery("bob"))
+	p.await(t, 1)
+}
