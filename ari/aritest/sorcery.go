@@ -42,6 +42,27 @@ func (s *Server) Object(class, typ, id string) (map[string]string, bool) {
 	return out, true
 }
 
+// DeleteObject removes an object behind the client's back, as a CLI
+// command or an Asterisk restart (memory wizard) would.
+func (s *Server) DeleteObject(class, typ, id string) {
+	s.mu.Lock()
+	delete(s.objects, objKey{class, typ, id})
+	s.mu.Unlock()
+}
+
+// ForgetDynamicObjects is an Asterisk restart where sorcery.conf maps the
+// written types to the memory wizard: every object created through ARI is
+// gone, those of the configuration files stay.
+func (s *Server) ForgetDynamicObjects() {
+	s.mu.Lock()
+	for k, o := range s.objects {
+		if !o.fromConfig {
+			delete(s.objects, k)
+		}
+	}
+	s.mu.Unlock()
+}
+
 // find is ast_sorcery_retrieve_by_id: an endpoint without codecs fails to
 // load, so Asterisk 22.10.1 cannot find it (PUT 200, then GET 404).
 func (s *Server) find(k objKey) *object {

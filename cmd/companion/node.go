@@ -27,12 +27,27 @@ type node struct {
 	ami   *ami.Client // nil without [ami]
 	ari   *ari.Client // nil without [ari]
 	stack *sipstack.Stack
-	out   io.Writer // where provisioning prints its plan and report
+	// keeper applies [[sorcery]] at start, on SIGHUP and after every AMI
+	// connect; nil without [ari].
+	keeper *companion.ProvisionKeeper
+	out    io.Writer // where provisioning prints its plan and report
 }
 
 // observerProxy lets the AMI client be built before the exchange it
 // reports to, since the exchange in turn writes through the AMI client.
-type observerProxy struct{ companion.Observer }
+// It also tells afterConnect of every device snapshot, which follows every
+// AMI (re)connect.
+type observerProxy struct {
+	companion.Observer
+	afterConnect func()
+}
+
+func (p *observerProxy) Snapshot(kind companion.Kind, states []companion.State) {
+	p.Observer.Snapshot(kind, states)
+	if kind == companion.KindDevice && p.afterConnect != nil {
+		p.afterConnect()
+	}
+}
 
 // eidAttempts bounds how long startup waits for ARI to tell the EID.
 const eidAttempts = 5
@@ -93,6 +108,14 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		Logger:         log,
 	})
 	proxy.Observer = n.x.Observer()
+	if n.ari != nil {
+		n.keeper = companion.NewProvisionKeeper(func(ctx context.Context, cfg *companion.Config, quiet bool) error {
+			return applySorcery(ctx, cfg, n.out, quiet)
+		}, companion.ProvisionKeeperOptions{Logger: log.With("part", "provision")})
+		// Asterisk may have restarted, and objects kept by a memory wizard
+		// are gone then.
+		proxy.afterConnect = n.keeper.Recheck
+	}
 	return n, nil
 }
 
@@ -162,8 +185,15 @@ func (n *node) run(ctx context.Context, path string, hup <-chan os.Signal) error
 		n.x.Run(exchange)
 		close(exchangeDone)
 	}()
+	if n.keeper != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.keeper.Run(exchange)
+		}()
+		n.keeper.Use(n.cfg)
+	}
 	n.log.Info("running", "node", n.cfg.Node.Name, "eid", n.eid.String(), "peers", len(n.cfg.Peers))
-	n.provision(ctx, n.cfg, n.out)
 
 	var failed error
 loop:
@@ -175,7 +205,7 @@ loop:
 			failed = err
 			break loop
 		case <-hup:
-			n.reload(ctx, path)
+			n.reload(path)
 		}
 	}
 	stopExchange()
@@ -186,26 +216,19 @@ loop:
 	return failed
 }
 
-// provision applies the [[sorcery]] objects, if any; a failure is logged
-// and does not stop state sharing.
-func (n *node) provision(ctx context.Context, cfg *companion.Config, out io.Writer) {
-	if len(cfg.Sorcery) == 0 || cfg.ARI == nil {
-		return
-	}
-	if err := applySorcery(ctx, cfg, out); err != nil {
-		n.log.Error("provisioning [[sorcery]] objects failed; fix and send SIGHUP to retry", "err", err)
-	}
-}
-
-// reload re-reads the file on SIGHUP and applies its [[sorcery]] objects.
-// Other settings take effect at the next start.
-func (n *node) reload(ctx context.Context, path string) {
+// reload re-reads the file on SIGHUP and hands its [[sorcery]] objects to
+// the keeper. Other settings take effect at the next start.
+func (n *node) reload(path string) {
 	n.log.Info("SIGHUP: re-reading the configuration", "file", path)
 	cfg, err := companion.LoadConfig(path)
 	if err != nil {
 		n.log.Error("configuration not reloaded", "err", err)
 		return
 	}
-	n.provision(ctx, cfg, n.out)
-	n.log.Info("sorcery objects re-applied; changes to other settings take effect at the next start")
+	if n.keeper == nil {
+		n.log.Warn("configuration read; without [ari] at start nothing is re-applied, and other changes take effect at the next start")
+		return
+	}
+	n.keeper.Use(cfg)
+	n.log.Info("applying the [[sorcery]] objects again; changes to other settings take effect at the next start")
 }

@@ -44,7 +44,7 @@ func provision(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runProvision(ctx, cfg, *apply, *prune, stdout); err != nil {
+	if err := runProvision(ctx, cfg, provisionMode{apply: *apply, prune: *prune}, stdout); err != nil {
 		fmt.Fprintf(stderr, "companion provision: %v\n", err)
 		return 1
 	}
@@ -53,35 +53,48 @@ func provision(args []string, stdout, stderr io.Writer) int {
 
 // applySorcery applies cfg's [[sorcery]] objects without pruning, printing
 // the plan, one line per object and a summary to out, as provision --apply
-// does. companion run calls it at startup and on every reload. It does
-// nothing when the file has no [[sorcery]] objects. The error's text is the
-// explanation in Asterisk's terms.
-func applySorcery(ctx context.Context, cfg *companion.Config, out io.Writer) error {
+// does; quiet prints nothing when Asterisk already matches. companion run
+// calls it through its ProvisionKeeper. It does nothing when the file has
+// no [[sorcery]] objects. The error's text is the explanation in
+// Asterisk's terms.
+func applySorcery(ctx context.Context, cfg *companion.Config, out io.Writer, quiet bool) error {
 	if len(cfg.Sorcery) == 0 {
 		return nil
 	}
 	if cfg.ARI == nil {
 		return errors.New("[[sorcery]] objects need an [ari] section")
 	}
-	return runProvision(ctx, cfg, true, false, out)
+	return runProvision(ctx, cfg, provisionMode{apply: true, quiet: quiet}, out)
 }
 
-// runProvision plans, and applies when apply is set.
-func runProvision(ctx context.Context, cfg *companion.Config, apply, prune bool, out io.Writer) error {
+// provisionMode says what runProvision does beyond planning.
+type provisionMode struct {
+	apply bool // perform the plan
+	prune bool // plan deletions too
+	quiet bool // print nothing when there is nothing to do or planning fails (the caller logs the error)
+}
+
+// runProvision plans, and applies in apply mode.
+func runProvision(ctx context.Context, cfg *companion.Config, mode provisionMode, out io.Writer) error {
 	client, err := ari.New(cfg.ARI, nil)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	p := &companion.Provisioner{Store: client, StateFile: cfg.ARI.StateFile, Target: cfg.ARI.URL}
-	plan, err := p.Plan(ctx, cfg.Sorcery, prune)
+	plan, err := p.Plan(ctx, cfg.Sorcery, mode.prune)
 	if err != nil {
-		fmt.Fprintf(out, "Planning stopped: %v\nNothing was applied.\n", err)
+		if !mode.quiet {
+			fmt.Fprintf(out, "Planning stopped: %v\nNothing was applied.\n", err)
+		}
 		return explained(err, cfg)
 	}
+	if mode.quiet && !plan.Changes() && len(plan.Warnings) == 0 {
+		return nil
+	}
 	plan.Write(out)
-	if !apply {
-		if prune && plan.Changes() {
+	if !mode.apply {
+		if mode.prune && plan.Changes() {
 			fmt.Fprintln(out, "Nothing was changed: run with --apply --prune to perform this plan.")
 		} else if plan.Changes() {
 			fmt.Fprintln(out, "Nothing was changed: run with --apply to perform this plan.")

@@ -506,7 +506,7 @@ id = "bob"
 	}
 	n := len(e.ari.Requests())
 	var out bytes.Buffer
-	if err := applySorcery(context.Background(), cfg, &out); err != nil {
+	if err := applySorcery(context.Background(), cfg, &out, false); err != nil {
 		t.Fatal(err)
 	}
 	e.outs = append(e.outs, out.String())
@@ -515,6 +515,20 @@ id = "bob"
 	}
 	wantLines(t, out.String(), "created    res_pjsip/aor/bob", "Apply complete: 1 created")
 
+	// The keeper's rechecks are quiet: nothing printed while Asterisk
+	// matches, the whole report once it does not.
+	out.Reset()
+	n = len(e.ari.Requests())
+	if err := applySorcery(context.Background(), cfg, &out, true); err != nil || out.Len() != 0 || len(e.writes(n)) != 0 {
+		t.Errorf("quiet recheck of a match: err %v, writes %v, printed %q", err, e.writes(n), out.String())
+	}
+	e.ari.DeleteObject("res_pjsip", "aor", "bob")
+	if err := applySorcery(context.Background(), cfg, &out, true); err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, out.String(), "+   create     res_pjsip/aor/bob", "created    res_pjsip/aor/bob", "Apply complete: 1 created")
+	out.Reset()
+
 	e.ari.StaticOnly("res_pjsip", "aor")
 	cfg, _ = loadConfig(e.config(`
 [[sorcery]]
@@ -522,14 +536,14 @@ class = "res_pjsip"
 type = "aor"
 id = "carol"
 `), &bytes.Buffer{})
-	err := applySorcery(context.Background(), cfg, &out)
+	err := applySorcery(context.Background(), cfg, &out, false)
 	if err == nil || !strings.Contains(err.Error(), "aor = astdb,ps_aors") {
 		t.Errorf("error %v", err)
 	}
 
 	cfg.Sorcery = nil
 	n = len(e.ari.Requests())
-	if err := applySorcery(context.Background(), cfg, &out); err != nil || len(e.ari.Requests()) != n {
+	if err := applySorcery(context.Background(), cfg, &out, false); err != nil || len(e.ari.Requests()) != n {
 		t.Errorf("no objects: err %v, %d requests", err, len(e.ari.Requests())-n)
 	}
 }

@@ -30,12 +30,15 @@ type simAsterisk struct {
 	conns     map[*simConn]struct{}
 	writes    []string // Setvar, MWIUpdate and Logoff actions received, for the demo and tests
 	changed   chan struct{}
+	logins    int          // successful logins so far
+	pinged    map[int]bool // logins (1-based) whose session has seen a Ping
 }
 
 type simConn struct {
-	mu sync.Mutex
-	c  net.Conn
-	w  *bufio.Writer
+	mu    sync.Mutex
+	c     net.Conn
+	w     *bufio.Writer
+	login int // which login this session is; 0 before it logs in
 }
 
 func (c *simConn) send(lines ...string) {
@@ -60,6 +63,7 @@ func startSimAsterisk(name string) (*simAsterisk, error) {
 		mailboxes: map[string][2]int{},
 		conns:     map[*simConn]struct{}{},
 		changed:   make(chan struct{}, 1),
+		pinged:    map[int]bool{},
 	}
 	go s.accept()
 	return s, nil
@@ -122,9 +126,14 @@ func (s *simAsterisk) action(c *simConn, h map[string][]string) bool {
 		c.send("Response: Success", id, "Message: Authentication accepted")
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
+		s.logins++
+		c.login = s.logins
 		s.mu.Unlock()
 	case "ping":
 		c.send("Response: Success", id, "Ping: Pong", "Timestamp: 0.000000")
+		s.mu.Lock()
+		s.pinged[c.login] = true
+		s.mu.Unlock()
 	case "devicestatelist":
 		c.send("Response: Success", id, "EventList: start", "Message: Device State Changes will follow")
 		s.mu.Lock()
@@ -263,6 +272,30 @@ func (s *simAsterisk) allWrites() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.writes...)
+}
+
+// restart ends every manager session, as an Asterisk restart does; the
+// listener stays, so the companion logs in again.
+func (s *simAsterisk) restart() {
+	s.mu.Lock()
+	for c := range s.conns {
+		c.c.Close()
+	}
+	s.mu.Unlock()
+}
+
+// loginCount is the number of successful logins so far.
+func (s *simAsterisk) loginCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logins
+}
+
+// keptAlive reports whether the session of the nth login has been pinged.
+func (s *simAsterisk) keptAlive(login int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pinged[login]
 }
 
 func (s *simAsterisk) loggedIn() bool {
