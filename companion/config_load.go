@@ -1252,6 +1252,9 @@ func (l *loader) crossCheck(rs *section, apply *section, cfg *Config) {
 			}
 		}
 	}
+	if cfg.ARI == nil && len(cfg.Sorcery) > 0 {
+		l.warnf(cfg.Sorcery[0].Line, "sorcery[1]", "[[sorcery]] objects are pushed through ARI: without an [ari] section, companion run leaves them alone")
+	}
 	if cfg.AMI == nil {
 		// Blame the first peer whose states would need AMI: [apply] may be absent.
 	needAMI:

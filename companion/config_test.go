@@ -467,6 +467,7 @@ fields = { disallow = "all" }
 		{24, `peer "p".accept`, "applies nothing"},
 		{25, `peer "p".accept.match[1]`, "host bits set; read as 10.0.0.0/8"},
 		{27, "sorcery[1]", "endpoint without allow"},
+		{27, "sorcery[1]", "without an [ari] section, companion run leaves them alone"},
 	}
 	checkErrors(t, ConfigErrors(cfg.Warnings), want)
 	if cfg.Node.TLSCertFile != cert {
@@ -723,7 +724,10 @@ fields = { c = 1, b = "two", a = false }
 		t.Errorf("object = %+v", o)
 	}
 	// The endpoint has no allow: warned, not refused.
-	checkErrors(t, ConfigErrors(cfg.Warnings), []wantErr{{minimalLines + 2, "sorcery[1]", "endpoint without allow"}})
+	checkErrors(t, ConfigErrors(cfg.Warnings), []wantErr{
+		{minimalLines + 2, "sorcery[1]", "endpoint without allow"},
+		{minimalLines + 2, "sorcery[1]", "pushed through ARI: without an [ari] section"},
+	})
 
 	_, err = ParseConfig("c.toml", []byte(minimal+"[[sorcery]]\nclass = \"c\"\ntype = \"t\"\nid = \"i\"\nfields = { a = 1, b = 2.5, c = [1], d = \"ok\" }\n"))
 	checkErrors(t, err, []wantErr{
