@@ -110,6 +110,7 @@ func TestProvisionRetryable(t *testing.T) {
 		{&SorceryError{Op: "GET", Kind: ErrARIUnauthorized, Status: 401}, false},
 		{&SorceryError{Op: "GET", Kind: ErrSorceryUnknownType, Status: 404}, false},
 		{fmt.Errorf("state file: %w", errors.New("permission denied")), false},
+		{fmt.Errorf("%w (x.lock holds the lock)", ErrProvisionBusy), true},
 	} {
 		if got := ProvisionRetryable(tc.err); got != tc.want {
 			t.Errorf("ProvisionRetryable(%v) = %v, want %v", tc.err, got, tc.want)

@@ -1,6 +1,7 @@
 package companion
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,5 +53,27 @@ func TestProvisionStateCorrupt(t *testing.T) {
 		if _, err := LoadProvisionState(path); err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%q: error %v", content, err)
 		}
+	}
+}
+
+func TestLockProvisionState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "provisioned.json")
+	unlock, err := LockProvisionState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second open file description, as another process would have.
+	_, err = LockProvisionState(path)
+	if !errors.Is(err, ErrProvisionBusy) || !strings.Contains(err.Error(), path+".lock") {
+		t.Fatalf("second lock: %v, want ErrProvisionBusy naming the lock file", err)
+	}
+	unlock()
+	unlock2, err := LockProvisionState(path)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	unlock2()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("locking created the state file itself: %v", err)
 	}
 }

@@ -80,10 +80,13 @@ func (e *SorceryError) Unwrap() []error {
 
 // ProvisionRetryable reports whether err is one that time alone may cure:
 // ARI not answering (Asterisk down, restarting, unreachable) or answering
-// 5xx (503 while Asterisk boots). A refused field, a read-only wizard or
-// refused credentials need the file or Asterisk's configuration changed
-// first.
+// 5xx (503 while Asterisk boots), or another run holding the state file's
+// lock. A refused field, a read-only wizard or refused credentials need the
+// file or Asterisk's configuration changed first.
 func ProvisionRetryable(err error) bool {
+	if errors.Is(err, ErrProvisionBusy) {
+		return true
+	}
 	var se *SorceryError
 	if !errors.As(err, &se) {
 		return false

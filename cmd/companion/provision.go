@@ -81,6 +81,14 @@ func runProvision(ctx context.Context, cfg *companion.Config, mode provisionMode
 		return err
 	}
 	defer client.Close()
+	if mode.apply {
+		// Held from reading the state file to its last write.
+		unlock, err := companion.LockProvisionState(cfg.ARI.StateFile)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	p := &companion.Provisioner{Store: client, StateFile: cfg.ARI.StateFile, Target: cfg.ARI.URL}
 	plan, err := p.Plan(ctx, cfg.Sorcery, mode.prune)
 	if err != nil {

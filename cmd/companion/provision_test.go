@@ -491,6 +491,24 @@ func TestProvisionUsage(t *testing.T) {
 	}
 }
 
+// Two runs applying with one state file would overwrite each other's
+// record: the second is refused, touching nothing; a plan still reads.
+func TestProvisionApplyRefusedWhileAnotherRunHoldsTheLock(t *testing.T) {
+	e := newProvisionEnv(t)
+	unlock, err := companion.LockProvisionState(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := e.run(aliceSorcery, "--apply")
+	if code != 1 || len(e.ari.Requests()) != 0 {
+		t.Fatalf("exit %d with %d requests, want 1 and none", code, len(e.ari.Requests()))
+	}
+	wantLines(t, errOut, "another provisioning run is applying with this state file", e.state+".lock")
+	wantLines(t, e.mustRun(aliceSorcery, "--plan"), "Plan: 3 to create")
+	unlock()
+	wantLines(t, e.mustRun(aliceSorcery, "--apply"), "Apply complete: 3 created")
+}
+
 // companion run applies the same plan, without pruning.
 func TestApplySorceryForDaemon(t *testing.T) {
 	e := newProvisionEnv(t)
