@@ -16,20 +16,23 @@ type keeperCall struct {
 }
 
 // scriptedProvision records calls and answers each with the next scripted
-// error (nil once the script is used up). A call blocks while gate is held.
+// error (nil once the script is used up). A call tells entered, then
+// blocks while gate is held.
 type scriptedProvision struct {
-	mu     sync.Mutex
-	calls  []keeperCall
-	script []error
-	gate   sync.Mutex
-	called chan struct{}
+	mu      sync.Mutex
+	calls   []keeperCall
+	script  []error
+	gate    sync.Mutex
+	entered chan struct{}
+	called  chan struct{}
 }
 
 func newScriptedProvision(script ...error) *scriptedProvision {
-	return &scriptedProvision{script: script, called: make(chan struct{}, 100)}
+	return &scriptedProvision{script: script, entered: make(chan struct{}, 100), called: make(chan struct{}, 100)}
 }
 
 func (s *scriptedProvision) apply(_ context.Context, cfg *Config, quiet bool) error {
+	s.entered <- struct{}{}
 	s.gate.Lock()
 	defer s.gate.Unlock()
 	s.mu.Lock()
@@ -164,20 +167,11 @@ func TestKeeperTakesTheNewestConfiguration(t *testing.T) {
 	first := configWithSorcery("first")
 	p.gate.Lock()
 	k.Use(first)
-	// Wait until the first run holds the gate, then queue two more.
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if len(k.wake) == 0 {
-			k.mu.Lock()
-			taken := k.pending == nil
-			k.mu.Unlock()
-			if taken {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the keeper did not start applying")
-		}
-		time.Sleep(time.Millisecond)
+	// Once the first run waits at the gate, queue two more and a recheck.
+	select {
+	case <-p.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the keeper did not start applying")
 	}
 	k.Use(configWithSorcery("second"))
 	newest := configWithSorcery("third")

@@ -35,7 +35,16 @@ func (s *syncBuffer) String() string {
 
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	untilWithin(t, 10*time.Second, what, cond)
+}
+
+// keepaliveWait bounds waits on amigo's keepalive, which comes 5 s after
+// login: longer than until allows.
+const keepaliveWait = 15 * time.Second
+
+func untilWithin(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -187,7 +196,7 @@ func TestRunKeepsSorceryInPlace(t *testing.T) {
 
 	// amigo's data race (ami/helpers_test.go, noReconnect): a session may
 	// end only after its first keepalive, 5 s after login.
-	awaitSim(t, "the first session's keepalive", func() bool { return e.ast.keptAlive(1) })
+	untilWithin(t, keepaliveWait, "the first session's keepalive", func() bool { return e.ast.keptAlive(1) })
 	requests := len(e.ari.Requests())
 	e.ari.ForgetDynamicObjects()
 	e.ast.restart()
@@ -208,22 +217,9 @@ func TestRunKeepsSorceryInPlace(t *testing.T) {
 		t.Errorf("writes after the restart %q, want %q", writes, want)
 	}
 
-	awaitSim(t, "the second session's keepalive", func() bool { return e.ast.keptAlive(2) })
+	untilWithin(t, keepaliveWait, "the second session's keepalive", func() bool { return e.ast.keptAlive(2) })
 	e.ast.close() // before the stop: amigo goes on reconnecting after Run returns
 	e.stop(t)
-}
-
-// awaitSim waits for a simulated Asterisk's session to see amigo's
-// keepalive, which comes 5 s after login: longer than until allows.
-func awaitSim(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestRunRefusesWithoutEntityID(t *testing.T) {
