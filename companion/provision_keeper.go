@@ -30,7 +30,6 @@ type ProvisionKeeper struct {
 
 	mu      sync.Mutex
 	pending *Config // handed over by Use, not yet applied
-	recheck bool
 }
 
 // ProvisionKeeperOptions tune a ProvisionKeeper; zero fields take defaults.
@@ -61,13 +60,9 @@ func (k *ProvisionKeeper) Use(cfg *Config) {
 }
 
 // Recheck asks for the objects to be checked again and put back where
-// they differ; nothing is printed when they match.
-func (k *ProvisionKeeper) Recheck() {
-	k.mu.Lock()
-	k.recheck = true
-	k.mu.Unlock()
-	k.poke()
-}
+// they differ; nothing is printed when they match. A wake-up without a
+// pending configuration is a recheck.
+func (k *ProvisionKeeper) Recheck() { k.poke() }
 
 func (k *ProvisionKeeper) poke() {
 	select {
@@ -95,7 +90,7 @@ func (k *ProvisionKeeper) Run(ctx context.Context) {
 		}
 		k.mu.Lock()
 		next := k.pending
-		k.pending, k.recheck = nil, false
+		k.pending = nil
 		k.mu.Unlock()
 		quiet := true
 		if next != nil {
