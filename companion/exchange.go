@@ -108,6 +108,10 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 // Observer is what the local-state source (the AMI adapter) reports to.
 func (x *Exchange) Observer() Observer { return x.local }
 
+// OnSnapshot registers f to run after every snapshot of the local state
+// (one follows every AMI connect), after the exchange's own reaction.
+func (x *Exchange) OnSnapshot(f func(Kind)) { x.local.OnSnapshot(f) }
+
 // Handler answers the PUBLISHes the SIP edge receives.
 func (x *Exchange) Handler() PublishHandler { return x.receiver }
 

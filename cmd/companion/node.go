@@ -35,19 +35,7 @@ type node struct {
 
 // observerProxy lets the AMI client be built before the exchange it
 // reports to, since the exchange in turn writes through the AMI client.
-// It also tells afterConnect of every device snapshot, which follows every
-// AMI (re)connect.
-type observerProxy struct {
-	companion.Observer
-	afterConnect func()
-}
-
-func (p *observerProxy) Snapshot(kind companion.Kind, states []companion.State) {
-	p.Observer.Snapshot(kind, states)
-	if kind == companion.KindDevice && p.afterConnect != nil {
-		p.afterConnect()
-	}
-}
+type observerProxy struct{ companion.Observer }
 
 // eidAttempts bounds how long startup waits for ARI to tell the EID.
 const eidAttempts = 5
@@ -112,9 +100,13 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		n.keeper = companion.NewProvisionKeeper(func(ctx context.Context, cfg *companion.Config, quiet bool) error {
 			return applySorcery(ctx, cfg, n.out, quiet)
 		}, companion.ProvisionKeeperOptions{Logger: log.With("part", "provision")})
-		// Asterisk may have restarted, and objects kept by a memory wizard
-		// are gone then.
-		proxy.afterConnect = n.keeper.Recheck
+		// A device snapshot follows every AMI connect: Asterisk may have
+		// restarted, and objects kept by a memory wizard are gone then.
+		n.x.OnSnapshot(func(kind companion.Kind) {
+			if kind == companion.KindDevice {
+				n.keeper.Recheck()
+			}
+		})
 	}
 	return n, nil
 }
