@@ -76,17 +76,7 @@ func (d *asteriskDouble) count(prefix string) int {
 }
 
 func startApply(t *testing.T, a *Apply) func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	return func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("apply did not stop")
-		}
-	}
+	return runInBackground(t, "apply", func(ctx context.Context) { a.Run(ctx) })
 }
 
 var applyCfg = ApplyConfig{DeviceState: ApplyAMI, DeviceName: "Custom:{device}", MailboxState: ApplyAMI, ClearDeviceState: Unavailable}

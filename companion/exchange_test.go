@@ -87,17 +87,7 @@ func newTestNode(t *testing.T, name, eid, peer, out, in string) *testNode {
 		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 		Publisher:      PublisherOptions{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Timeout: 50 * time.Millisecond},
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	n.start = func() { go func() { n.x.Run(ctx); close(done) }() }
-	n.stop = func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("exchange did not stop")
-		}
-	}
+	n.start = func() { n.stop = runInBackground(t, "exchange", func(ctx context.Context) { n.x.Run(ctx) }) }
 	return n
 }
 

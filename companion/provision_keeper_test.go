@@ -77,17 +77,7 @@ func (s *scriptedProvision) expectNoCall(t *testing.T, d time.Duration) {
 func startKeeper(t *testing.T, p *scriptedProvision) *ProvisionKeeper {
 	t.Helper()
 	k := NewProvisionKeeper(p.apply, ProvisionKeeperOptions{MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { k.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("the keeper did not stop")
-		}
-	})
+	t.Cleanup(runInBackground(t, "keeper", k.Run))
 	return k
 }
 

@@ -119,17 +119,7 @@ func testPeer(refresh bool, filter string) *PeerConfig {
 }
 
 func startPublisher(t *testing.T, p *Publisher) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	return func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("publisher did not stop")
-		}
-	}
+	return runInBackground(t, "publisher", func(ctx context.Context) { p.Run(ctx) })
 }
 
 var (
