@@ -139,7 +139,7 @@ func TestLineIndexCRLFAndBOM(t *testing.T) {
 func TestLineIndexEscapedKeys(t *testing.T) {
 	x := indexLines("\"a\\\"b\" = 1\n\"\\u00e9\" = 2\n\"tab\\there\" = 3\n")
 	if x.line(`a"b`) != 1 || x.line("é") != 2 || x.line("tab\there") != 3 {
-		t.Errorf("lines = %q", x.lines)
+		t.Errorf("lines = %v", x.lines)
 	}
 }
 

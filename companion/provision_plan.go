@@ -183,7 +183,7 @@ func diffObject(o *SorceryObject, have []SorceryField, rec *ProvisionRecord) Pro
 	if codecsDiffer {
 		step.Changes = append(step.Changes, FieldChange{Name: "allow", Have: cur["allow"], Want: codecs.String()})
 	}
-	var send, replaceFields []SorceryField
+	var send []SorceryField
 	for _, f := range o.Fields {
 		if isCodecField(f.Name) {
 			continue
@@ -206,7 +206,6 @@ func diffObject(o *SorceryObject, have []SorceryField, rec *ProvisionRecord) Pro
 				step.Warnings = append(step.Warnings, fmt.Sprintf("%s holds a host name, which Asterisk resolves: it cannot be compared and is not changed", f.Name))
 			default:
 				step.Changes = append(step.Changes, change)
-				replaceFields = append(replaceFields, f)
 				step.Reasons = append(step.Reasons, fmt.Sprintf("%s accumulates on PUT", f.Name))
 			}
 			continue

@@ -35,13 +35,14 @@ type SorceryStore interface {
 // What went wrong with a SorceryStore call. A SorceryError wraps exactly
 // one of them.
 var (
-	ErrSorceryNotFound    = errors.New("no such sorcery object")                 // 404 "Object with id 'x' not found"
-	ErrSorceryUnknownType = errors.New("unknown sorcery class or type")          // 404 "configClass/objectType 'x' not found"
-	ErrSorceryReadOnly    = errors.New("sorcery wizard is read-only")            // 403
-	ErrSorceryRejected    = errors.New("Asterisk refused a field name or value") // 400
-	ErrARIUnauthorized    = errors.New("ARI refused the credentials")            // 401
-	ErrARIUnreachable     = errors.New("no answer from ARI")                     // refused, timed out, reset
-	ErrARIFailed          = errors.New("ARI answered with an error")             // anything else
+	ErrSorceryNotFound    = errors.New("no such sorcery object")        // 404 "Object with id 'x' not found"
+	ErrSorceryUnknownType = errors.New("unknown sorcery class or type") // 404 "configClass/objectType 'x' not found"
+	ErrSorceryReadOnly    = errors.New("sorcery wizard is read-only")   // 403
+	//lint:ignore ST1005 Asterisk is a proper noun
+	ErrSorceryRejected = errors.New("Asterisk refused a field name or value") // 400
+	ErrARIUnauthorized = errors.New("ARI refused the credentials")            // 401
+	ErrARIUnreachable  = errors.New("no answer from ARI")                     // refused, timed out, reset
+	ErrARIFailed       = errors.New("ARI answered with an error")             // anything else
 )
 
 // SorceryError is a failed SorceryStore call, with what Asterisk said.
