@@ -137,7 +137,9 @@ func (m Message) check() error {
 		return fmt.Errorf("encode message: unknown type %s", m.Type)
 	}
 	// jansson refuses invalid UTF-8, and cannot load back a \u0000 (no
-	// JSON_ALLOW_NUL), which a C string could not hold anyway.
+	// JSON_ALLOW_NUL), which a C string could not hold anyway. Names with
+	// other control characters encode as jansson would write them, but
+	// never get this far: Local and the decoder refuse them (CheckName).
 	if !utf8.ValidString(s.Key.Name) {
 		return m.encodeErr("name %q is not valid UTF-8", s.Key.Name)
 	}
@@ -234,6 +236,9 @@ func DecodeMessage(ev Event, body []byte) (Message, error) {
 		if f.state.kind != kindString || len(f.state.str) == 0 {
 			return Message{}, bodyErr(BodyMissingState, f.state.describe("state"))
 		}
+		if err := CheckName(string(f.device.str)); err != nil {
+			return Message{}, bodyErr(BodyBadName, "device: "+err.Error())
+		}
 		// Like ast_devstate_val: any case, unknown names read as Unknown.
 		state, _ := ParseDeviceState(string(f.state.str))
 		// Asterisk: ast_json_integer_get(cachable) == AST_DEVSTATE_CACHABLE.
@@ -247,6 +252,9 @@ func DecodeMessage(ev Event, body []byte) (Message, error) {
 		if !ok {
 			return Message{}, bodyErr(BodyMissingUniqueID, fmt.Sprintf("uniqueid %q has an empty mailbox", f.uniqueid.str))
 		}
+		if err := CheckName(string(f.uniqueid.str)); err != nil {
+			return Message{}, bodyErr(BodyBadName, "uniqueid: "+err.Error())
+		}
 		old, err := f.old.count("old")
 		if err != nil {
 			return Message{}, err
@@ -257,14 +265,6 @@ func DecodeMessage(ev Event, body []byte) (Message, error) {
 		}
 		// Keyed as Mailbox keys it: "300@" and "300" are one mailbox.
 		m.State = Mailbox(id, old, nw)
-	}
-
-	// A near-limit body whose canonical form (added cachable/old/new,
-	// longer state name) would not fit could not be forwarded.
-	if len(body) > MaxBodySize/2 {
-		if _, err := EncodeMessage(m); err != nil {
-			return Message{}, bodyErr(BodyTooLarge, err.Error())
-		}
 	}
 
 	eid, err := ParseEntityID(string(f.eid.str))

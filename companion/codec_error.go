@@ -28,6 +28,7 @@ const (
 	BodyMissingState    // 500: "state" missing, not a string or empty
 	BodyMissingUniqueID // 500: "uniqueid" missing or not a string or empty; Asterisk takes an empty box ("@ctx"), the companion does not
 	BodyBadCount        // 200: Asterisk reads a bad "old"/"new" as (int) or 0; the companion answers 200 too but drops the body rather than guess a count
+	BodyBadName         // 500, the companion's own: a device or uniqueid that fails CheckName (control characters, over MaxNameLen); Asterisk takes any bytes
 )
 
 var bodyErrorCodeNames = [...]string{
@@ -44,6 +45,7 @@ var bodyErrorCodeNames = [...]string{
 	BodyMissingState:    "missing_state",
 	BodyMissingUniqueID: "missing_uniqueid",
 	BodyBadCount:        "bad_count",
+	BodyBadName:         "bad_name",
 }
 
 // String is a short identifier, usable as a log field or metric label.

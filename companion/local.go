@@ -1,6 +1,9 @@
 package companion
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Local turns what the local Asterisk reports into this node's entries of
 // the local state table, leaving out the echoes of what the sink wrote. It
@@ -9,6 +12,8 @@ type Local struct {
 	table  *Table
 	eid    EntityID
 	echoes *Echoes
+
+	badNames atomic.Uint64
 
 	mu        sync.Mutex
 	snapshots []func(Kind) // called after each snapshot, outside mu
@@ -21,6 +26,9 @@ func NewLocal(table *Table, eid EntityID, echoes *Echoes) *Local {
 
 // Observe records one state from an event, unless it is an echo.
 func (l *Local) Observe(s State) {
+	if !l.usable(s) {
+		return
+	}
 	if l.echoes.State(s) {
 		// Written by the sink, so not local (any more): a value seen
 		// before the first write, e.g. in a snapshot, goes too.
@@ -35,7 +43,7 @@ func (l *Local) Observe(s State) {
 func (l *Local) Snapshot(kind Kind, states []State) {
 	kept := make([]State, 0, len(states))
 	for _, s := range states {
-		if !l.echoes.State(s) {
+		if l.usable(s) && !l.echoes.State(s) {
 			kept = append(kept, s)
 		}
 	}
@@ -56,3 +64,16 @@ func (l *Local) OnSnapshot(f func(Kind)) {
 	l.snapshots = append(l.snapshots, f)
 	l.mu.Unlock()
 }
+
+// usable refuses a name that fails CheckName, whoever reported it: the
+// AMI adapter drops those already, and nothing unchecked may reach a peer.
+func (l *Local) usable(s State) bool {
+	if CheckName(s.Key.Name) != nil {
+		l.badNames.Add(1)
+		return false
+	}
+	return true
+}
+
+// BadNames is how many reported states were dropped for their name.
+func (l *Local) BadNames() uint64 { return l.badNames.Load() }
