@@ -162,6 +162,48 @@ type AcceptConfig struct {
 	DeviceStateFilter  Filter
 	MailboxStateFilter Filter
 	Refresh            bool
+
+	// EIDs pins the Entity IDs this peer may publish under; empty: any
+	// EID that no other peer holds. A pinned EID is never taken from
+	// another peer.
+	EIDs []EntityID
+	// Bounds on what one peer may make this node keep; zero takes the
+	// Default* value below.
+	MaxPublications int           // live publications per event
+	MaxKeys         int           // states held, both kinds together
+	MaxEIDs         int           // distinct Entity IDs held at once
+	MaxExpires      time.Duration // longest Expires granted; longer asks get this
+}
+
+// Defaults of the [peer.accept] bounds. 128 publications leave room for a
+// pipelining sender (several publications per event) and the orphans of
+// lost answers; 250,000 keys hold 100,000 devices and 100,000 mailboxes of
+// a large PBX; a node publishes under one EID, 4 leave room for a change
+// of EID while the old publications live; 3,600 s is the native default
+// expiration.
+const (
+	DefaultMaxPublications = 128
+	DefaultMaxKeys         = 250_000
+	DefaultMaxEIDs         = 4
+	DefaultMaxExpires      = 3600 * time.Second
+)
+
+// Limits returns the bounds with defaults filled in.
+func (a *AcceptConfig) Limits() (pubs, keys, eids int, expires time.Duration) {
+	pubs, keys, eids, expires = a.MaxPublications, a.MaxKeys, a.MaxEIDs, a.MaxExpires
+	if pubs <= 0 {
+		pubs = DefaultMaxPublications
+	}
+	if keys <= 0 {
+		keys = DefaultMaxKeys
+	}
+	if eids <= 0 {
+		eids = DefaultMaxEIDs
+	}
+	if expires <= 0 {
+		expires = DefaultMaxExpires
+	}
+	return pubs, keys, eids, expires
 }
 
 // Allows reports whether addr may publish as this peer by address. With no

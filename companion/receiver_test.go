@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -190,8 +191,18 @@ func TestReceiverPublicationLifecycle(t *testing.T) {
 	if a2.ETag == a1.ETag {
 		t.Error("a modify must get a new entity tag")
 	}
-	if a := g.do(pub("open", ds, a1.ETag, 60, devBob)); a.Status != 412 {
-		t.Errorf("old entity tag: %+v, want 412", a)
+	// The sender's retry of a request whose 200 was lost names the tag it
+	// named before: the same publication, not a 412 and an orphan.
+	a2b := g.ok(pub("open", ds, a1.ETag, 60, devBob))
+	if a2b.ETag == a2.ETag || a2b.ETag == a1.ETag {
+		t.Errorf("retry got tag %q again", a2b.ETag)
+	}
+	// a2, never named by the sender, is superseded.
+	if a := g.do(pub("open", ds, a2.ETag, 60, devBob)); a.Status != 412 {
+		t.Errorf("superseded entity tag: %+v, want 412", a)
+	}
+	if n := g.r.Publications(); n != 1 {
+		t.Errorf("%d publications, want 1", n)
 	}
 	if got := g.remoteNames(); len(got) != 2 {
 		t.Fatalf("remote = %v", got)
@@ -199,7 +210,11 @@ func TestReceiverPublicationLifecycle(t *testing.T) {
 	// A stock Asterisk refreshes at the very second of expiry.
 	g.now = g.now.Add(60 * time.Second)
 	g.r.Expire()
-	a3 := g.ok(pub("open", ds, a2.ETag, 60, ""))
+	a3 := g.ok(pub("open", ds, a2b.ETag, 60, ""))
+	// Once the sender named a2b, a1 is gone.
+	if a := g.do(pub("open", ds, a1.ETag, 60, "")); a.Status != 412 {
+		t.Errorf("tag named two changes ago: %+v, want 412", a)
+	}
 	if got := g.remoteNames(); len(got) != 2 {
 		t.Fatalf("a refresh lost states: %v", got)
 	}
@@ -258,9 +273,10 @@ func TestReceiverFiltersAndSwitches(t *testing.T) {
 	if len(got) != 2 || got[0] != "custom:x BUSY" || got[1] != "100@default new=2 old=1" {
 		t.Errorf("filtered remote = %v", got)
 	}
-	g.ok(pub("deaf", ds, "", -1, devAlice))
-	g.ok(pub("deaf", mwi, "", -1, mbox100))
-	if got := g.remoteNames(); len(got) != 2 {
+	other := func(body string) string { return strings.Replace(body, peerEID, "02:00:00:00:00:03", 1) }
+	g.ok(pub("deaf", ds, "", -1, other(devAlice)))
+	g.ok(pub("deaf", mwi, "", -1, other(mbox100)))
+	if got := g.remote.Entries(mustEID("02:00:00:00:00:03")); len(got) != 0 {
 		t.Errorf("switches off still applied: %v", got)
 	}
 }

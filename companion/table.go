@@ -139,6 +139,13 @@ func (t *Table) Get(origin EntityID, k Key) (Entry, bool) {
 	return e, ok
 }
 
+// Len returns how many entries origin holds.
+func (t *Table) Len(origin EntityID) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.origins[origin])
+}
+
 // Entries returns origin's entries, sorted by key.
 func (t *Table) Entries(origin EntityID) []Entry {
 	t.mu.Lock()
