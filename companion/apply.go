@@ -41,12 +41,14 @@ type Apply struct {
 	reapplyKinds map[Kind]bool // set by Reapply
 
 	// Owned by Run.
-	want        map[target]State // value to write, per local target
-	written     map[target]State // value last written successfully
+	at          map[originKey]target              // where each remote entry lands
+	sources     map[target]map[originKey]struct{} // the remote entries landing on a target
+	want        map[target]State                  // value to write, per local target
+	written     map[target]State                  // value last written successfully
 	retryAt     map[target]time.Time
 	failures    map[target]int
 	unsupported map[Kind]bool
-	warnedLong  map[string]bool
+	warnedLong  map[string]bool // by shortened name
 }
 
 // ApplyOptions tune an Apply; zero fields take defaults.
@@ -86,6 +88,8 @@ func NewApply(cfg ApplyConfig, remote *Table, device, mailbox Applier, echoes *E
 		cfg: cfg, remote: remote, device: device, mailbox: mailbox, echoes: echoes, peerOf: peerOf, opts: opts,
 		reapply:      make(chan struct{}, 1),
 		reapplyKinds: make(map[Kind]bool),
+		at:           make(map[originKey]target),
+		sources:      make(map[target]map[originKey]struct{}),
 		want:         make(map[target]State),
 		written:      make(map[target]State),
 		retryAt:      make(map[target]time.Time),
@@ -187,34 +191,85 @@ func (a *Apply) deviceName(name string) string {
 		cut--
 	}
 	short := name[:cut] + suffix
-	if !a.warnedLong[name] {
-		a.warnedLong[name] = true
+	if !a.warnedLong[short] {
+		a.warnedLong[short] = true
 		a.opts.Logger.Warn("device name longer than Asterisk keeps; shortened", "name", name, "as", short, "max", MaxDeviceNameLength)
 	}
 	return short
 }
 
-// consider recomputes the value of the target origin's key lands on.
+// consider follows a change of origin's value of k: the entry may have
+// appeared, changed, moved to another local target (its peer's name
+// changed) or gone. Its cost depends on the entries landing on the same
+// target, not on the size of the table.
 func (a *Apply) consider(origin EntityID, k Key) {
-	t := a.targetOf(origin, k)
+	id := originKey{origin, k}
+	old, had := a.at[id]
+	_, present := a.remote.Get(origin, k)
+	var now target
+	if present {
+		now = a.targetOf(origin, k)
+	}
+	if had && (!present || now != old) {
+		delete(a.at, id)
+		if src := a.sources[old]; src != nil {
+			delete(src, id)
+			if len(src) == 0 {
+				delete(a.sources, old)
+			}
+		}
+		a.settle(old, k.Kind)
+	}
+	if present {
+		if !had || now != old {
+			a.at[id] = now
+			src := a.sources[now]
+			if src == nil {
+				src = make(map[originKey]struct{})
+				a.sources[now] = src
+			}
+			src[id] = struct{}{}
+		}
+		a.settle(now, k.Kind)
+	}
+}
+
+// settle recomputes the value to write on t: the newest of the entries
+// landing there, or the cleared value when none does.
+func (a *Apply) settle(t target, kind Kind) {
 	var best Entry
-	for _, o := range a.remote.Origins() {
-		e, ok := a.remote.Get(o, k)
-		if ok && e.Version > best.Version && a.targetOf(o, k) == t {
+	for id := range a.sources[t] {
+		if e, ok := a.remote.Get(id.origin, id.key); ok && e.Version > best.Version {
 			best = e
 		}
 	}
 	v := best.State
 	if best.Version == 0 {
-		v = a.cleared(k)
+		v = a.cleared(Key{Kind: kind, Name: t.name})
 	}
-	v.Key = Key{Kind: k.Kind, Name: t.name}
+	v.Key = Key{Kind: kind, Name: t.name}
 	if w, ok := a.written[t]; ok && w == v {
 		delete(a.want, t)
 		return
 	}
 	a.want[t] = v
 	delete(a.retryAt, t) // a new value goes out at once
+}
+
+// release forgets a target that no remote entry lands on any more, once
+// its cleared value is written: what a departed peer's publications put
+// here leaves no memory behind.
+func (a *Apply) release(t target) {
+	if _, held := a.sources[t]; held {
+		return
+	}
+	delete(a.written, t)
+	delete(a.warnedLong, t.name)
+	if t.kind == KindDevice {
+		a.echoes.ReleaseDevice(t.name)
+	} else if id, ok := ParseMailboxID(t.name); ok {
+		a.echoes.ReleaseMailbox(id)
+	}
 }
 
 func (a *Apply) cleared(k Key) State {
@@ -277,6 +332,7 @@ func (a *Apply) writeDue(ctx context.Context) {
 				a.opts.Logger.Info("applied after retries", "target", v.Key.String(), "state", v.String())
 			}
 			delete(a.failures, t)
+			a.release(t)
 		case errors.Is(err, ErrUnsupported):
 			if !a.unsupported[t.kind] {
 				a.opts.Logger.Error("cannot apply remote "+t.kind.String()+" states", "err", err)

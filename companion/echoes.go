@@ -25,10 +25,27 @@ import (
 type Echoes struct {
 	produced *regexp.Regexp // nil when the template cannot tell
 
-	mu        sync.Mutex
-	devices   map[string]struct{}       // upper-cased technology, as Asterisk normalises it
-	mailboxes map[string][]mailboxCount // by MailboxID.String()
+	mu         sync.Mutex
+	devices    map[string]uint64         // upper-cased technology, as Asterisk normalises it; 0 while written, else its release number
+	mailboxes  map[string][]mailboxCount // by MailboxID.String()
+	mailboxRel map[string]uint64         // release number of a mailbox no longer written
+	released   []released                // oldest first, at most echoReleased
+	releases   uint64
 }
+
+// released is a name the sink no longer writes, still taken for an echo
+// until echoReleased newer ones push it out: its last (clearing) write may
+// still echo, and Asterisk keeps Custom: values in astdb.
+type released struct {
+	device  string // deviceKey form, or ""
+	mailbox string // MailboxID.String(), or ""
+	seq     uint64
+}
+
+// echoReleased bounds the names remembered after the sink stopped writing
+// them, so that peers coming and going with ever new names cannot grow
+// this record without end.
+const echoReleased = 10_000
 
 type mailboxCount struct{ old, new int }
 
@@ -39,9 +56,10 @@ const echoHistory = 4
 // device states are not applied).
 func NewEchoes(t DeviceNameTemplate) *Echoes {
 	return &Echoes{
-		produced:  templatePattern(t),
-		devices:   make(map[string]struct{}),
-		mailboxes: make(map[string][]mailboxCount),
+		produced:   templatePattern(t),
+		devices:    make(map[string]uint64),
+		mailboxes:  make(map[string][]mailboxCount),
+		mailboxRel: make(map[string]uint64),
 	}
 }
 
@@ -95,14 +113,61 @@ func deviceKey(name string) string {
 // write: the event it causes can arrive before the action's response.
 func (e *Echoes) WroteDevice(name string, _ DeviceState) {
 	e.mu.Lock()
-	e.devices[deviceKey(name)] = struct{}{}
+	e.devices[deviceKey(name)] = 0
 	e.mu.Unlock()
+}
+
+// ReleaseDevice says the sink no longer writes name (its clearing value is
+// written): it stays an echo until echoReleased newer releases.
+func (e *Echoes) ReleaseDevice(name string) {
+	k := deviceKey(name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.devices[k]; !ok {
+		return
+	}
+	e.releases++
+	e.devices[k] = e.releases
+	e.pushReleasedLocked(released{device: k, seq: e.releases})
+}
+
+// ReleaseMailbox is ReleaseDevice for a mailbox.
+func (e *Echoes) ReleaseMailbox(id MailboxID) {
+	k := id.String()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.mailboxes[k]; !ok {
+		return
+	}
+	e.releases++
+	e.mailboxRel[k] = e.releases
+	e.pushReleasedLocked(released{mailbox: k, seq: e.releases})
+}
+
+func (e *Echoes) pushReleasedLocked(r released) {
+	e.released = append(e.released, r)
+	if len(e.released) <= echoReleased {
+		return
+	}
+	old := e.released[0]
+	e.released[0] = released{}
+	e.released = e.released[1:]
+	// Written or released again since? Then it is not this release's to
+	// forget.
+	if old.device != "" && e.devices[old.device] == old.seq {
+		delete(e.devices, old.device)
+	}
+	if old.mailbox != "" && e.mailboxRel[old.mailbox] == old.seq {
+		delete(e.mailboxes, old.mailbox)
+		delete(e.mailboxRel, old.mailbox)
+	}
 }
 
 // WroteMailbox records that the sink is writing these counts to id.
 func (e *Echoes) WroteMailbox(id MailboxID, old, new int) {
 	k := id.String()
 	e.mu.Lock()
+	delete(e.mailboxRel, k)
 	h := append(e.mailboxes[k], mailboxCount{old, new})
 	if len(h) > echoHistory {
 		h = slices.Delete(h, 0, len(h)-echoHistory)
