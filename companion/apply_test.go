@@ -198,3 +198,89 @@ func TestApplyShortensLongNamesDeterministically(t *testing.T) {
 		t.Error("a 79-byte name was changed")
 	}
 }
+
+// Peers coming and going with ever new names leave nothing behind in
+// Apply once their states are cleared, and Echoes stays bounded.
+func TestApplyForgetsWhatDepartedPeersPutThere(t *testing.T) {
+	remote := NewTable()
+	d := newAsteriskDouble()
+	echoes := NewEchoes("Custom:{device}")
+	a := NewApply(applyCfg, remote, d, d, echoes, func(EntityID) string { return "p" }, ApplyOptions{})
+	stop := startApply(t, a)
+	const n = 300
+	for i := range n {
+		origin := EntityID{2, 0, 0, 0, byte(i >> 8), byte(i)}
+		name := fmt.Sprintf("PJSIP/%d-%s", i, strings.Repeat("x", 80)) // long: warned about and shortened
+		remote.Set(origin, Device(name, InUse, true))
+		remote.Set(origin, Mailbox(MailboxID{Box: fmt.Sprint(i), Context: "default"}, 0, 1))
+	}
+	waitFor(t, "all written", func() bool { return d.count("mailbox ") >= n })
+	for i := range n {
+		remote.DeleteOrigin(EntityID{2, 0, 0, 0, byte(i >> 8), byte(i)})
+	}
+	waitFor(t, "all cleared", func() bool { return d.count("mailbox ") >= 2*n && d.count("device ") >= 2*n })
+	stop()
+	if len(a.at)+len(a.sources)+len(a.want)+len(a.written)+len(a.retryAt)+len(a.failures)+len(a.warnedLong) != 0 {
+		t.Errorf("left behind: at %d, sources %d, want %d, written %d, retryAt %d, failures %d, warnedLong %d",
+			len(a.at), len(a.sources), len(a.want), len(a.written), len(a.retryAt), len(a.failures), len(a.warnedLong))
+	}
+	// The cleared names are still echoes (their last write may echo), and
+	// bounded.
+	if !echoes.Mailbox(MailboxID{Box: "0", Context: "default"}, 0, 0) {
+		t.Error("a released mailbox is no longer an echo")
+	}
+	if len(echoes.released) != 2*n {
+		t.Errorf("%d released names remembered, want %d", len(echoes.released), 2*n)
+	}
+}
+
+func TestEchoesReleasedAreBounded(t *testing.T) {
+	e := NewEchoes("")
+	for i := range echoReleased + 500 {
+		name := fmt.Sprintf("Custom:%d", i)
+		e.WroteDevice(name, InUse)
+		e.ReleaseDevice(name)
+		id := MailboxID{Box: fmt.Sprint(i)}
+		e.WroteMailbox(id, 0, 0)
+		e.ReleaseMailbox(id)
+	}
+	if len(e.devices) > echoReleased || len(e.mailboxes) > echoReleased || len(e.released) > echoReleased {
+		t.Errorf("%d devices, %d mailboxes, %d released kept; bound %d", len(e.devices), len(e.mailboxes), len(e.released), echoReleased)
+	}
+	if e.Device("Custom:0") || !e.Device(fmt.Sprintf("Custom:%d", echoReleased+499)) {
+		t.Error("the oldest release should be forgotten and the newest kept")
+	}
+	// Written again after its release: no longer the release's to forget.
+	e.WroteDevice("Custom:keep", InUse)
+	e.ReleaseDevice("Custom:keep")
+	e.WroteDevice("Custom:keep", InUse)
+	for i := range echoReleased {
+		e.WroteDevice(fmt.Sprintf("Custom:more%d", i), InUse)
+		e.ReleaseDevice(fmt.Sprintf("Custom:more%d", i))
+	}
+	if !e.Device("Custom:keep") {
+		t.Error("a name written again was forgotten with its old release")
+	}
+}
+
+// BenchmarkApplyRewrite is the rewrite after an AMI reconnect, with one
+// device per origin: it must grow no worse than n log n in the origins.
+func BenchmarkApplyRewrite(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			remote := NewTable()
+			for i := range n {
+				remote.Set(EntityID{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}, Device(fmt.Sprintf("PJSIP/%d", i), InUse, true))
+			}
+			d := newAsteriskDouble()
+			a := NewApply(applyCfg, remote, d, d, NewEchoes(applyCfg.DeviceName), func(EntityID) string { return "p" }, ApplyOptions{})
+			a.rewrite(KindDevice)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				a.rewrite(KindDevice)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/origin")
+		})
+	}
+}

@@ -355,3 +355,41 @@ func TestReceiverETagsAreUnguessable(t *testing.T) {
 		t.Errorf("%d of 100 entity tags follow their predecessor closely", sequential)
 	}
 }
+
+// BenchmarkReceiverExpire expires n publications, each under its own EID
+// with one state: it must grow no worse than n log n.
+func BenchmarkReceiverExpire(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			cfg := securityConfig(func(a *AcceptConfig) {
+				a.MaxPublications, a.MaxEIDs, a.MaxKeys = n, n, n
+			})
+			bodies := make([]string, n)
+			for i := range n {
+				bodies[i] = devBody(fmt.Sprintf("PJSIP/%d", i), "INUSE", EntityID{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}.String())
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				start := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+				now := start
+				r := NewReceiver(cfg, cfg.Node.EID, NewTable())
+				r.now = func() time.Time { return now }
+				for i := range n {
+					// Staggered expiries, as real publications have.
+					if a := r.HandlePublish(context.Background(), pub("a", string(EventDeviceState), "", 60+i%600, bodies[i])); a.Status != 200 {
+						b.Fatalf("answer %+v", a)
+					}
+				}
+				now = start.Add(time.Hour)
+				b.StartTimer()
+				r.Expire()
+				if r.Publications() != 0 {
+					b.Fatal("publications left")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/publication")
+		})
+	}
+}
