@@ -118,6 +118,17 @@ func (x *Exchange) Handler() PublishHandler { return x.receiver }
 // Publisher returns the publisher of ev towards peer, or nil.
 func (x *Exchange) Publisher(peer string, ev Event) *Publisher { return x.publishers[peer][ev] }
 
+// Abandon makes Run end without removing the publications: the process
+// exits on an error, and peers keep our states until they expire or we
+// are back. Call it before ending Run's ctx.
+func (x *Exchange) Abandon() {
+	for _, byEvent := range x.publishers {
+		for _, p := range byEvent {
+			p.Abandon()
+		}
+	}
+}
+
 // Run runs the publishers, the publication expiry and the apply loop
 // until ctx is done; it returns once publications have been removed.
 func (x *Exchange) Run(ctx context.Context) error {

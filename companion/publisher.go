@@ -34,6 +34,10 @@ type Publisher struct {
 	opts    PublisherOptions
 	dumpReq chan struct{}
 	sent    atomic.Int64
+	// abandoned makes Run end without removing the publication: the
+	// process is failing, and its peers should keep our states until the
+	// publications expire or we come back.
+	abandoned atomic.Bool
 
 	// Owned by Run.
 	pending    map[Key]Entry
@@ -108,6 +112,10 @@ func (p *Publisher) Dump() {
 	default:
 	}
 }
+
+// Abandon makes Run, once its ctx is done, return without removing the
+// publication (no Expires: 0): for an exit on error, not on a signal.
+func (p *Publisher) Abandon() { p.abandoned.Store(true) }
 
 // Sent is the number of PUBLISH requests handed to the Sender so far.
 func (p *Publisher) Sent() int64 { return p.sent.Load() }
@@ -355,6 +363,10 @@ const shutdownGrace = 3 * time.Second
 // unpublish removes the publication, bounded so that shutdown never hangs.
 func (p *Publisher) unpublish() error {
 	if p.etag == "" {
+		return nil
+	}
+	if p.abandoned.Load() {
+		p.opts.Logger.Info("leaving the publication to expire")
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

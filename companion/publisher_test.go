@@ -367,3 +367,29 @@ func TestPublisherRemovalNamesTagOfPublishInFlightAtShutdown(t *testing.T) {
 		t.Error("the publication outlived the shutdown")
 	}
 }
+
+// A publisher abandoned on an error exit leaves its publication to expire:
+// no Expires: 0, so the peer keeps our states until we are back.
+func TestPublisherAbandonedSendsNoRemoval(t *testing.T) {
+	for _, abandon := range []bool{false, true} {
+		local := NewTable()
+		local.Set(meEID, Device("PJSIP/alice", InUse, true))
+		d := newPeerDouble(t)
+		p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+		stop := startPublisher(t, p)
+		waitFor(t, "alice", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
+		if abandon {
+			p.Abandon()
+		}
+		stop()
+		removals := 0
+		for _, r := range d.requests() {
+			if r.Expires == 0 {
+				removals++
+			}
+		}
+		if want := map[bool]int{false: 1, true: 0}[abandon]; removals != want {
+			t.Errorf("abandoned=%v: %d removals, want %d", abandon, removals, want)
+		}
+	}
+}

@@ -366,7 +366,7 @@ func BenchmarkReceiverExpire(b *testing.B) {
 			})
 			bodies := make([]string, n)
 			for i := range n {
-				bodies[i] = devBody(fmt.Sprintf("PJSIP/%d", i), "INUSE", EntityID{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}.String())
+				bodies[i] = devBody(fmt.Sprintf("PJSIP/%d", i), "INUSE", EntityID{6, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}.String())
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -200,6 +200,11 @@ loop:
 			n.reload(path)
 		}
 	}
+	if failed != nil {
+		// Only a signal removes our publications: on an error exit the
+		// peers keep our states until they expire or we are back.
+		n.x.Abandon()
+	}
 	stopExchange()
 	<-exchangeDone
 	stopAdapters()
