@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -115,7 +116,7 @@ func parseFlags(fs *flag.FlagSet, path *string, args []string) (status int, done
 // loadConfig reads path and prints every error to stderr; on failure it
 // returns nil and the exit status (1).
 func loadConfig(path string, stderr io.Writer) (*companion.Config, int) {
-	cfg, err := companion.LoadConfig(path)
+	cfg, err := config.Load(path)
 	var errs companion.ConfigErrors
 	switch {
 	case errors.As(err, &errs):

@@ -15,6 +15,7 @@ import (
 	"github.com/astcompanion/sidecar/ami"
 	"github.com/astcompanion/sidecar/ari"
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/config"
 	"github.com/astcompanion/sidecar/companion/sipstack"
 )
 
@@ -212,7 +213,7 @@ loop:
 // the keeper. Other settings take effect at the next start.
 func (n *node) reload(path string) {
 	n.log.Info("SIGHUP: re-reading the configuration", "file", path)
-	cfg, err := companion.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		n.log.Error("configuration not reloaded", "err", err)
 		return
