@@ -1,7 +1,7 @@
 // Package ari is the companion's adapter to the local Asterisk's REST
 // interface, and the only importer of github.com/CyCoreSystems/ari/v6. It
 // reads the Entity ID (GET /asterisk/info), implements
-// companion.SorceryStore (/asterisk/config/dynamic) for provisioning and
+// provision.Store (/asterisk/config/dynamic) for provisioning and
 // companion.Applier for apply mode "ari" (/deviceStates, /mailboxes).
 //
 // ari/v6 is used REST-only (native.New, never Connect, which waits for the

@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return daemon(rest, stdout, stderr)
 	case "provision":
-		return provision(rest, stdout, stderr)
+		return provisionCommand(rest, stdout, stderr)
 	case "demo":
 		return demo(rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -16,6 +16,7 @@ import (
 	"github.com/astcompanion/sidecar/ari"
 	"github.com/astcompanion/sidecar/companion"
 	"github.com/astcompanion/sidecar/companion/config"
+	"github.com/astcompanion/sidecar/companion/provision"
 	"github.com/astcompanion/sidecar/companion/sipstack"
 )
 
@@ -30,7 +31,7 @@ type node struct {
 	stack *sipstack.Stack
 	// keeper applies [[sorcery]] at start, on SIGHUP and after every AMI
 	// connect; nil without [ari].
-	keeper *companion.ProvisionKeeper
+	keeper *provision.Keeper
 	out    io.Writer // where provisioning prints its plan and report
 }
 
@@ -98,9 +99,9 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 	})
 	proxy.Observer = n.x.Observer()
 	if n.ari != nil {
-		n.keeper = companion.NewProvisionKeeper(func(ctx context.Context, cfg *companion.Config, quiet bool) error {
+		n.keeper = provision.NewKeeper(func(ctx context.Context, cfg *companion.Config, quiet bool) error {
 			return applySorcery(ctx, cfg, n.out, quiet)
-		}, companion.ProvisionKeeperOptions{Logger: log.With("part", "provision")})
+		}, provision.KeeperOptions{Logger: log.With("part", "provision")})
 		// A device snapshot follows every AMI connect: Asterisk may have
 		// restarted, and objects kept by a memory wizard are gone then.
 		n.x.OnSnapshot(func(kind companion.Kind) {
