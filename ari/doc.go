@@ -3,6 +3,9 @@
 // reads the Entity ID (GET /asterisk/info), implements
 // provision.Store (/asterisk/config/dynamic) for provisioning and
 // companion.Applier for apply mode "ari" (/deviceStates, /mailboxes).
+// Besides ari/v6 it imports only companion/ and companion/provision (for
+// Store, Key and the sorcery errors); cmd/ wires it, and ari/aritest is the
+// fake ARI its tests talk to.
 //
 // ari/v6 is used REST-only (native.New, never Connect, which waits for the
 // events websocket). Its traps, and what this package does about them:

@@ -1,5 +1,11 @@
 // Command companion runs the Asterisk state companion and checks its
 // configuration.
+//
+// It owns flags, subcommands, signals and process lifetime, and is the
+// only package that wires the others together: companion/config loads the
+// file, ami/, ari/ and companion/sipstack connect to Asterisk and to the
+// peers, companion.Exchange runs between them, companion/provision pushes
+// the [[sorcery]] objects. The demo's simulated Asterisk lives here too.
 package main
 
 import (
