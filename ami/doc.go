@@ -1,6 +1,7 @@
 // Package ami is the companion's adapter to the local Asterisk's Manager
 // Interface, through github.com/ivahaev/amigo v0.1.10; nothing else in the
-// project imports amigo.
+// project imports amigo. Besides amigo it imports only companion/; cmd/
+// wires it, and ami/amitest is the fake AMI server its tests talk to.
 //
 // A Client is both the source of local state and a sink for remote state:
 //

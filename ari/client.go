@@ -13,6 +13,7 @@ import (
 	"github.com/CyCoreSystems/ari/v6/client/native"
 
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/provision"
 )
 
 // Client talks to one Asterisk's ARI over REST. It is safe for concurrent
@@ -28,8 +29,8 @@ type Client struct {
 }
 
 var (
-	_ companion.SorceryStore = (*Client)(nil)
-	_ companion.Applier      = (*Client)(nil)
+	_ provision.Store   = (*Client)(nil)
+	_ companion.Applier = (*Client)(nil)
 )
 
 // New makes a client for cfg. It does not contact Asterisk. log may be nil.
@@ -116,7 +117,7 @@ func asteriskMessage(body []byte) string {
 }
 
 // Error is a failed ARI request outside /asterisk/config (those are
-// *companion.SorceryError).
+// *provision.StoreError).
 type Error struct {
 	Op      string // e.g. "PUT /deviceStates/Stasis:alice"
 	Where   string // the ARI URL

@@ -1,8 +1,11 @@
 // Package ari is the companion's adapter to the local Asterisk's REST
 // interface, and the only importer of github.com/CyCoreSystems/ari/v6. It
 // reads the Entity ID (GET /asterisk/info), implements
-// companion.SorceryStore (/asterisk/config/dynamic) for provisioning and
+// provision.Store (/asterisk/config/dynamic) for provisioning and
 // companion.Applier for apply mode "ari" (/deviceStates, /mailboxes).
+// Besides ari/v6 it imports only companion/ and companion/provision (for
+// Store, Key and the sorcery errors); cmd/ wires it, and ari/aritest is the
+// fake ARI its tests talk to.
 //
 // ari/v6 is used REST-only (native.New, never Connect, which waits for the
 // events websocket). Its traps, and what this package does about them:

@@ -10,11 +10,12 @@ import (
 	"github.com/CyCoreSystems/ari/v6/client/native"
 
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/provision"
 )
 
 // Get reads a sorcery object: GET /asterisk/config/dynamic/{class}/{type}/{id}.
 // The values are Asterisk's, passwords in clear: callers must mask them.
-func (c *Client) Get(ctx context.Context, key companion.SorceryKey) ([]companion.SorceryField, error) {
+func (c *Client) Get(ctx context.Context, key provision.Key) ([]companion.SorceryField, error) {
 	if err := checkKey(key); err != nil {
 		return nil, c.keyError("GET", key, err)
 	}
@@ -39,7 +40,7 @@ func (c *Client) Get(ctx context.Context, key companion.SorceryKey) ([]companion
 // ari/v6's ConfigTuple always carries "value" (a field without one crashes
 // Asterisk 22.10.1). The answer is discarded by the library: read back with
 // Get.
-func (c *Client) Put(ctx context.Context, key companion.SorceryKey, fields []companion.SorceryField) error {
+func (c *Client) Put(ctx context.Context, key provision.Key, fields []companion.SorceryField) error {
 	if err := checkKey(key); err != nil {
 		return c.keyError("PUT", key, err)
 	}
@@ -57,7 +58,7 @@ func (c *Client) Put(ctx context.Context, key companion.SorceryKey, fields []com
 }
 
 // Delete removes the object: DELETE /asterisk/config/dynamic/....
-func (c *Client) Delete(ctx context.Context, key companion.SorceryKey) error {
+func (c *Client) Delete(ctx context.Context, key provision.Key) error {
 	if err := checkKey(key); err != nil {
 		return c.keyError("DELETE", key, err)
 	}
@@ -67,12 +68,12 @@ func (c *Client) Delete(ctx context.Context, key companion.SorceryKey) error {
 	return c.sorceryError("DELETE", key, x, err)
 }
 
-func configKey(k companion.SorceryKey) *ariv6.Key {
+func configKey(k provision.Key) *ariv6.Key {
 	return ariv6.NewKey("config", ariv6.ConfigID(k.Class, k.Type, k.ID))
 }
 
 // checkKey: ari/v6 joins and splits the key on '/' and escapes nothing.
-func checkKey(k companion.SorceryKey) error {
+func checkKey(k provision.Key) error {
 	for _, p := range [][2]string{{"class", k.Class}, {"type", k.Type}, {"id", k.ID}} {
 		if err := checkSegment("sorcery "+p[0], p[1]); err != nil {
 			return err
@@ -81,18 +82,18 @@ func checkKey(k companion.SorceryKey) error {
 	return nil
 }
 
-func (c *Client) keyError(op string, key companion.SorceryKey, err error) error {
-	return &companion.SorceryError{Op: op, Key: key, Kind: companion.ErrARIFailed, Where: c.url, Err: err}
+func (c *Client) keyError(op string, key provision.Key, err error) error {
+	return &provision.StoreError{Op: op, Key: key, Kind: companion.ErrARIFailed, Where: c.url, Err: err}
 }
 
-// sorceryError maps the answer to a *companion.SorceryError, from the
+// sorceryError maps the answer to a *provision.StoreError, from the
 // captured status and Asterisk's message (the library keeps neither).
-func (c *Client) sorceryError(op string, key companion.SorceryKey, x *exchange, libErr error) error {
+func (c *Client) sorceryError(op string, key provision.Key, x *exchange, libErr error) error {
 	be, done := c.baseError(op, x, libErr)
 	if done && be == nil {
 		return nil
 	}
-	e := &companion.SorceryError{Op: op, Key: key, Status: x.status, Message: x.msg, Where: c.url + x.path}
+	e := &provision.StoreError{Op: op, Key: key, Status: x.status, Message: x.msg, Where: c.url + x.path}
 	if x.path == "" {
 		e.Where = c.url
 	}
@@ -104,16 +105,16 @@ func (c *Client) sorceryError(op string, key companion.SorceryKey, x *exchange, 
 	case http.StatusNotFound:
 		switch {
 		case strings.HasPrefix(x.msg, "Object with id"):
-			e.Kind = companion.ErrSorceryNotFound
+			e.Kind = provision.ErrNotFound
 		case strings.HasPrefix(x.msg, "configClass") || strings.HasPrefix(x.msg, "objectType"):
-			e.Kind = companion.ErrSorceryUnknownType
+			e.Kind = provision.ErrUnknownType
 		default:
 			e.Kind = companion.ErrARIFailed
 		}
 	case http.StatusForbidden:
-		e.Kind = companion.ErrSorceryReadOnly
+		e.Kind = provision.ErrReadOnly
 	case http.StatusBadRequest:
-		e.Kind = companion.ErrSorceryRejected
+		e.Kind = provision.ErrRejected
 	default:
 		e.Kind = companion.ErrARIFailed
 	}

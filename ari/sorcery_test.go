@@ -10,6 +10,7 @@ import (
 
 	"github.com/astcompanion/sidecar/ari/aritest"
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/provision"
 )
 
 func newClient(t *testing.T, s *aritest.Server) *Client {
@@ -22,7 +23,7 @@ func newClient(t *testing.T, s *aritest.Server) *Client {
 	return c
 }
 
-var aliceAuth = companion.SorceryKey{Class: "res_pjsip", Type: "auth", ID: "alice"}
+var aliceAuth = provision.Key{Class: "res_pjsip", Type: "auth", ID: "alice"}
 
 func field(fields []companion.SorceryField, name string) (string, bool) {
 	for _, f := range fields {
@@ -33,11 +34,11 @@ func field(fields []companion.SorceryField, name string) (string, bool) {
 	return "", false
 }
 
-func sorceryErr(t *testing.T, err error, kind error) *companion.SorceryError {
+func sorceryErr(t *testing.T, err error, kind error) *provision.StoreError {
 	t.Helper()
-	var se *companion.SorceryError
+	var se *provision.StoreError
 	if !errors.As(err, &se) || !errors.Is(err, kind) {
-		t.Fatalf("error %v, want a SorceryError of kind %v", err, kind)
+		t.Fatalf("error %v, want a provision.StoreError of kind %v", err, kind)
 	}
 	return se
 }
@@ -48,7 +49,7 @@ func TestSorceryPutGetDelete(t *testing.T) {
 	ctx := context.Background()
 
 	_, err := c.Get(ctx, aliceAuth)
-	se := sorceryErr(t, err, companion.ErrSorceryNotFound)
+	se := sorceryErr(t, err, provision.ErrNotFound)
 	if se.Status != 404 || se.Message != "Object with id 'alice' not found" {
 		t.Errorf("status %d message %q: Asterisk's answer lost", se.Status, se.Message)
 	}
@@ -92,7 +93,7 @@ func TestSorceryPutGetDelete(t *testing.T) {
 	if err := c.Delete(ctx, aliceAuth); err != nil {
 		t.Fatal(err)
 	}
-	sorceryErr(t, c.Delete(ctx, aliceAuth), companion.ErrSorceryNotFound)
+	sorceryErr(t, c.Delete(ctx, aliceAuth), provision.ErrNotFound)
 }
 
 func TestSorceryErrorsKeepAsteriskMessage(t *testing.T) {
@@ -101,28 +102,28 @@ func TestSorceryErrorsKeepAsteriskMessage(t *testing.T) {
 	s.AddConfigObject("res_pjsip", "aor", "static100", map[string]string{"max_contacts": "1"})
 	c := newClient(t, s)
 	ctx := context.Background()
-	ep := companion.SorceryKey{Class: "res_pjsip", Type: "endpoint", ID: "alice"}
+	ep := provision.Key{Class: "res_pjsip", Type: "endpoint", ID: "alice"}
 
-	se := sorceryErr(t, c.Put(ctx, ep, []companion.SorceryField{{Name: "allow", Value: "ulaw"}}), companion.ErrSorceryReadOnly)
+	se := sorceryErr(t, c.Put(ctx, ep, []companion.SorceryField{{Name: "allow", Value: "ulaw"}}), provision.ErrReadOnly)
 	if se.Message != "Cannot create sorcery objects of type 'endpoint'" {
 		t.Errorf("message %q", se.Message)
 	}
-	static := companion.SorceryKey{Class: "res_pjsip", Type: "aor", ID: "static100"}
-	se = sorceryErr(t, c.Put(ctx, static, []companion.SorceryField{{Name: "max_contacts", Value: "2"}}), companion.ErrSorceryReadOnly)
+	static := provision.Key{Class: "res_pjsip", Type: "aor", ID: "static100"}
+	se = sorceryErr(t, c.Put(ctx, static, []companion.SorceryField{{Name: "max_contacts", Value: "2"}}), provision.ErrReadOnly)
 	if se.Message != "Cannot update sorcery objects of type 'aor'" {
 		t.Errorf("message %q", se.Message)
 	}
-	sorceryErr(t, c.Delete(ctx, static), companion.ErrSorceryReadOnly)
+	sorceryErr(t, c.Delete(ctx, static), provision.ErrReadOnly)
 
-	aor := companion.SorceryKey{Class: "res_pjsip", Type: "aor", ID: "bad"}
-	se = sorceryErr(t, c.Put(ctx, aor, []companion.SorceryField{{Name: "max_contacts", Value: "notanumber"}}), companion.ErrSorceryRejected)
+	aor := provision.Key{Class: "res_pjsip", Type: "aor", ID: "bad"}
+	se = sorceryErr(t, c.Put(ctx, aor, []companion.SorceryField{{Name: "max_contacts", Value: "notanumber"}}), provision.ErrRejected)
 	if se.Status != 400 || !strings.Contains(se.Message, "failed field value validation") {
 		t.Errorf("status %d message %q", se.Status, se.Message)
 	}
-	_, err := c.Get(ctx, companion.SorceryKey{Class: "res_pjsip", Type: "nosuchtype", ID: "x"})
-	sorceryErr(t, err, companion.ErrSorceryUnknownType)
-	_, err = c.Get(ctx, companion.SorceryKey{Class: "res_nosuch", Type: "endpoint", ID: "x"})
-	sorceryErr(t, err, companion.ErrSorceryUnknownType)
+	_, err := c.Get(ctx, provision.Key{Class: "res_pjsip", Type: "nosuchtype", ID: "x"})
+	sorceryErr(t, err, provision.ErrUnknownType)
+	_, err = c.Get(ctx, provision.Key{Class: "res_nosuch", Type: "endpoint", ID: "x"})
+	sorceryErr(t, err, provision.ErrUnknownType)
 }
 
 func TestSorceryUnauthorized(t *testing.T) {
@@ -165,7 +166,7 @@ func TestSorceryRejectsUnsafeKeys(t *testing.T) {
 	s := aritest.New(t)
 	c := newClient(t, s)
 	for _, id := range []string{"a/b", "a b", "a%2Fb", "", "a?b", "a:b"} {
-		k := companion.SorceryKey{Class: "res_pjsip", Type: "endpoint", ID: id}
+		k := provision.Key{Class: "res_pjsip", Type: "endpoint", ID: id}
 		if _, err := c.Get(context.Background(), k); err == nil {
 			t.Errorf("id %q accepted", id)
 		}

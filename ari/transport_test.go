@@ -14,6 +14,7 @@ import (
 
 	"github.com/astcompanion/sidecar/ari/aritest"
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/provision"
 )
 
 // An Asterisk that accepts the connection and never answers (a deadlock)
@@ -35,7 +36,7 @@ func TestHungAsteriskIsBounded(t *testing.T) {
 		t.Errorf("cause %v", se.Err)
 	}
 	// The next call works: the hung one left nothing in the way.
-	if _, err := c.Get(context.Background(), aliceAuth); !errors.Is(err, companion.ErrSorceryNotFound) {
+	if _, err := c.Get(context.Background(), aliceAuth); !errors.Is(err, provision.ErrNotFound) {
 		t.Errorf("second call: %v", err)
 	}
 	c.Close()

@@ -28,3 +28,14 @@ func backoffDelay(minD, maxD time.Duration, failures int) time.Duration {
 	}
 	return min(d, maxD)
 }
+
+// BackoffBounds is backoffBounds for the provisioning keeper
+// (companion/provision), which retries the way the publisher and apply do.
+func BackoffBounds(minD, maxD time.Duration) (time.Duration, time.Duration) {
+	return backoffBounds(minD, maxD)
+}
+
+// BackoffDelay is backoffDelay for the provisioning keeper.
+func BackoffDelay(minD, maxD time.Duration, failures int) time.Duration {
+	return backoffDelay(minD, maxD, failures)
+}

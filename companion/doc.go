@@ -1,8 +1,13 @@
-// Package companion is the domain of the Asterisk state companion: device
-// and mailbox states, the keys and Entity IDs that identify them, the state
-// table shared by the AMI, SIP and ARI sides, the filters of
-// res_pjsip_publish_asterisk, its JSON wire codec and the configuration.
+// Package companion is the domain of the Asterisk state companion and its
+// exchange engine: device and mailbox states, the keys and Entity IDs that
+// identify them, the state table shared by the AMI, SIP and ARI sides, the
+// filters of res_pjsip_publish_asterisk, its JSON wire codec, the
+// configuration types, and the publisher, receiver and apply loops that
+// move states between this node and its peers (Exchange).
 //
-// It imports no adapter. The ami/ and ari/ packages implement the small
-// interfaces declared here; cmd/ wires them together.
+// It imports the standard library only: no adapter, no TOML parser. The
+// adapters ami/, ari/ and companion/sipstack implement the small interfaces
+// declared here (ports.go); companion/config loads the file into a Config,
+// companion/provision pushes its [[sorcery]] objects through ARI; cmd/
+// wires them together.
 package companion

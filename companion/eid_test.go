@@ -52,3 +52,11 @@ func TestEntityIDString(t *testing.T) {
 		t.Fatal("IsZero wrong")
 	}
 }
+
+func mustEID(s string) EntityID {
+	e, err := ParseEntityID(s)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}

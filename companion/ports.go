@@ -35,6 +35,15 @@ type Applier interface {
 // MWIUpdate refused because res_mwi_external is not loaded.
 var ErrUnsupported = errors.New("not supported by the local Asterisk")
 
+// Why an ARI request failed, whatever it was for (reading the Entity ID,
+// applying a state, provisioning): the ari adapter's errors wrap one of
+// these.
+var (
+	ErrARIUnauthorized = errors.New("ARI refused the credentials") // 401
+	ErrARIUnreachable  = errors.New("no answer from ARI")          // refused, timed out, reset
+	ErrARIFailed       = errors.New("ARI answered with an error")  // anything else
+)
+
 // PublishRequest is one PUBLISH a publisher sends to a peer (RFC 3903).
 type PublishRequest struct {
 	Event   Event

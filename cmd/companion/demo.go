@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/config"
 )
 
 // demo is "companion demo", the main job where no Asterisk is at hand:
@@ -107,7 +107,7 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 
 	start := func(s, peer *demoSide, eid string) error {
 		src := pairConfig(s.name, eid, s.port, s.ast.addr(), peer.name, peer.port, "expiration = 120", "device_state = true\nmailbox_state = true")
-		cfg, err := companion.ParseConfig(s.name+".toml", []byte(src))
+		cfg, err := config.Parse(s.name+".toml", []byte(src))
 		if err != nil {
 			return err
 		}

@@ -1,5 +1,11 @@
 // Command companion runs the Asterisk state companion and checks its
 // configuration.
+//
+// It owns flags, subcommands, signals and process lifetime, and is the
+// only package that wires the others together: companion/config loads the
+// file, ami/, ari/ and companion/sipstack connect to Asterisk and to the
+// peers, companion.Exchange runs between them, companion/provision pushes
+// the [[sorcery]] objects. The demo's simulated Asterisk lives here too.
 package main
 
 import (
@@ -13,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return daemon(rest, stdout, stderr)
 	case "provision":
-		return provision(rest, stdout, stderr)
+		return provisionCommand(rest, stdout, stderr)
 	case "demo":
 		return demo(rest, stdout, stderr)
 	case "version", "--version", "-version":
@@ -115,7 +122,7 @@ func parseFlags(fs *flag.FlagSet, path *string, args []string) (status int, done
 // loadConfig reads path and prints every error to stderr; on failure it
 // returns nil and the exit status (1).
 func loadConfig(path string, stderr io.Writer) (*companion.Config, int) {
-	cfg, err := companion.LoadConfig(path)
+	cfg, err := config.Load(path)
 	var errs companion.ConfigErrors
 	switch {
 	case errors.As(err, &errs):

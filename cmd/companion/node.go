@@ -15,6 +15,8 @@ import (
 	"github.com/astcompanion/sidecar/ami"
 	"github.com/astcompanion/sidecar/ari"
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/config"
+	"github.com/astcompanion/sidecar/companion/provision"
 	"github.com/astcompanion/sidecar/companion/sipstack"
 )
 
@@ -29,7 +31,7 @@ type node struct {
 	stack *sipstack.Stack
 	// keeper applies [[sorcery]] at start, on SIGHUP and after every AMI
 	// connect; nil without [ari].
-	keeper *companion.ProvisionKeeper
+	keeper *provision.Keeper
 	out    io.Writer // where provisioning prints its plan and report
 }
 
@@ -97,9 +99,9 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 	})
 	proxy.Observer = n.x.Observer()
 	if n.ari != nil {
-		n.keeper = companion.NewProvisionKeeper(func(ctx context.Context, cfg *companion.Config, quiet bool) error {
+		n.keeper = provision.NewKeeper(func(ctx context.Context, cfg *companion.Config, quiet bool) error {
 			return applySorcery(ctx, cfg, n.out, quiet)
-		}, companion.ProvisionKeeperOptions{Logger: log.With("part", "provision")})
+		}, provision.KeeperOptions{Logger: log.With("part", "provision")})
 		// A device snapshot follows every AMI connect: Asterisk may have
 		// restarted, and objects kept by a memory wizard are gone then.
 		n.x.OnSnapshot(func(kind companion.Kind) {
@@ -217,7 +219,7 @@ loop:
 // the keeper. Other settings take effect at the next start.
 func (n *node) reload(path string) {
 	n.log.Info("SIGHUP: re-reading the configuration", "file", path)
-	cfg, err := companion.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		n.log.Error("configuration not reloaded", "err", err)
 		return

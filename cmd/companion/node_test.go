@@ -10,6 +10,7 @@ import (
 
 	"github.com/astcompanion/sidecar/ari/aritest"
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/config"
 	"github.com/astcompanion/sidecar/companion/sipstack"
 )
 
@@ -43,7 +44,7 @@ func newTestSide(t *testing.T, name string) *testSide {
 func (s *testSide) start(t *testing.T, peer *testSide, eid, publish, accept string) {
 	t.Helper()
 	src := pairConfig(s.name, eid, s.port, s.ast.addr(), peer.name, peer.port, publish, accept)
-	cfg, err := companion.ParseConfig(s.name+".toml", []byte(src))
+	cfg, err := config.Parse(s.name+".toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}

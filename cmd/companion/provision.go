@@ -11,15 +11,16 @@ import (
 
 	"github.com/astcompanion/sidecar/ari"
 	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/provision"
 )
 
 const provisionUsage = "usage: companion provision --config FILE [--plan | --apply] [--prune]"
 
-// provision is "companion provision": bring the [[sorcery]] objects of the
+// provisionCommand is "companion provision": bring the [[sorcery]] objects of the
 // file to the local Asterisk through ARI, like terraform plan/apply. Exit
 // status: 0 done (or planned), 1 configuration or ARI failure (what was
 // applied is reported), 2 bad usage.
-func provision(args []string, stdout, stderr io.Writer) int {
+func provisionCommand(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("provision", provisionUsage, stderr)
 	planOnly := fs.Bool("plan", false, "read every object and show what would change; change nothing (the default)")
 	apply := fs.Bool("apply", false, "perform the plan: create and update in dependency order")
@@ -54,7 +55,7 @@ func provision(args []string, stdout, stderr io.Writer) int {
 // applySorcery applies cfg's [[sorcery]] objects without pruning, printing
 // the plan, one line per object and a summary to out, as provision --apply
 // does; quiet prints nothing when Asterisk already matches. companion run
-// calls it through its ProvisionKeeper. It does nothing when the file has
+// calls it through its provision.Keeper. It does nothing when the file has
 // no [[sorcery]] objects. The error's text is the explanation in
 // Asterisk's terms.
 func applySorcery(ctx context.Context, cfg *companion.Config, out io.Writer, quiet bool) error {
@@ -83,13 +84,13 @@ func runProvision(ctx context.Context, cfg *companion.Config, mode provisionMode
 	defer client.Close()
 	if mode.apply {
 		// Held from reading the state file to its last write.
-		unlock, err := companion.LockProvisionState(cfg.ARI.StateFile)
+		unlock, err := provision.LockState(cfg.ARI.StateFile)
 		if err != nil {
 			return err
 		}
 		defer unlock()
 	}
-	p := &companion.Provisioner{Store: client, StateFile: cfg.ARI.StateFile, Target: cfg.ARI.URL}
+	p := &provision.Provisioner{Store: client, StateFile: cfg.ARI.StateFile, Target: cfg.ARI.URL}
 	plan, err := p.Plan(ctx, cfg.Sorcery, mode.prune)
 	if err != nil {
 		if !mode.quiet {
@@ -129,5 +130,5 @@ func (e *provisionError) Error() string { return e.text }
 func (e *provisionError) Unwrap() error { return e.err }
 
 func explained(err error, cfg *companion.Config) error {
-	return &provisionError{text: companion.ExplainProvisionError(err, cfg.ARI.Username), err: err}
+	return &provisionError{text: provision.ExplainError(err, cfg.ARI.Username), err: err}
 }

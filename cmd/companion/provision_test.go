@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/astcompanion/sidecar/ari/aritest"
-	"github.com/astcompanion/sidecar/companion"
+	"github.com/astcompanion/sidecar/companion/provision"
 )
 
 // The password of alice's auth: it must never be printed or written to the
@@ -200,7 +200,7 @@ func TestProvisionAliceSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st companion.ProvisionState
+	var st provision.State
 	if err := json.Unmarshal(b, &st); err != nil || len(st.Objects) != 3 || st.Target != e.ari.URL() {
 		t.Errorf("state file %s (%v)", b, err)
 	}
@@ -495,7 +495,7 @@ func TestProvisionUsage(t *testing.T) {
 // record: the second is refused, touching nothing; a plan still reads.
 func TestProvisionApplyRefusedWhileAnotherRunHoldsTheLock(t *testing.T) {
 	e := newProvisionEnv(t)
-	unlock, err := companion.LockProvisionState(e.state)
+	unlock, err := provision.LockState(e.state)
 	if err != nil {
 		t.Fatal(err)
 	}

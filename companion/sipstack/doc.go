@@ -8,4 +8,7 @@
 // transaction layer and the connections it opens as a client. Requests to
 // a peer over UDP leave from a UDP listener when one can reach the peer,
 // as Asterisk's leave from its transport, so a peer sees one address.
+//
+// Besides sipgo and digest it imports only companion/; cmd/ hands its
+// Stack to companion.Exchange.
 package sipstack

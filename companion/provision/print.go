@@ -1,10 +1,12 @@
-package companion
+package provision
 
 import (
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
 // Everything provisioning prints goes through this file, which masks every
@@ -13,7 +15,7 @@ import (
 var planSymbols = [...]string{"=", "+", "~", "-/+", "-", "-"}
 
 // Write prints the plan: one line per object, its warnings, a summary.
-func (plan *ProvisionPlan) Write(w io.Writer) {
+func (plan *Plan) Write(w io.Writer) {
 	fmt.Fprintf(w, "Plan for %s (state file %s):\n", plan.Target, plan.StateFile)
 	for _, msg := range plan.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", msg)
@@ -34,7 +36,7 @@ func (plan *ProvisionPlan) Write(w io.Writer) {
 }
 
 // Changes reports whether applying the plan would do anything.
-func (plan *ProvisionPlan) Changes() bool {
+func (plan *Plan) Changes() bool {
 	for _, st := range plan.Steps {
 		if st.Action != ActionUnchanged {
 			return true
@@ -43,7 +45,7 @@ func (plan *ProvisionPlan) Changes() bool {
 	return false
 }
 
-func stepDetail(st ProvisionStep) string {
+func stepDetail(st Step) string {
 	switch st.Action {
 	case ActionCreate:
 		if len(st.Send) == 0 {
@@ -69,24 +71,24 @@ func stepDetail(st ProvisionStep) string {
 func changeText(c FieldChange) string {
 	switch {
 	case c.Removed && c.Sensitive:
-		return c.Name + ": " + SecretMask + " -> (removed)"
+		return c.Name + ": " + companion.SecretMask + " -> (removed)"
 	case c.Removed:
 		return c.Name + ": " + strconv.Quote(c.Have) + " -> (removed)"
 	case c.Sensitive:
-		return c.Name + ": " + SecretMask + " -> " + SecretMask + " (differs)"
+		return c.Name + ": " + companion.SecretMask + " -> " + companion.SecretMask + " (differs)"
 	}
 	return c.Name + ": " + strconv.Quote(c.Have) + " -> " + strconv.Quote(c.Want)
 }
 
 // fieldsText prints name=value pairs, masked, quoted where a value has
 // spaces or quotes.
-func fieldsText(fields []SorceryField) string {
+func fieldsText(fields []companion.SorceryField) string {
 	parts := make([]string, len(fields))
 	for i, f := range fields {
 		v := f.Value
 		switch {
 		case f.Sensitive():
-			v = SecretMask
+			v = companion.SecretMask
 		case v == "" || strings.ContainsAny(v, " \"'\\;") || strings.IndexFunc(v, notPrint) >= 0:
 			v = strconv.Quote(v)
 		}
@@ -99,7 +101,7 @@ func notPrint(r rune) bool { return !strconv.IsPrint(r) }
 
 var doneVerbs = [...]string{"unchanged", "created", "updated", "replaced", "deleted", "forgotten"}
 
-func writeDoneLine(w io.Writer, r ProvisionResult) {
+func writeDoneLine(w io.Writer, r Result) {
 	st := r.Step
 	detail := ""
 	switch st.Action {
@@ -118,8 +120,8 @@ func writeDoneLine(w io.Writer, r ProvisionResult) {
 	}
 }
 
-func writeFailedLine(w io.Writer, e *ProvisionError) {
-	if e.Step.Key == (SorceryKey{}) {
+func writeFailedLine(w io.Writer, e *Error) {
+	if e.Step.Key == (Key{}) {
 		return
 	}
 	what := e.Step.Action.String()
@@ -131,7 +133,7 @@ func writeFailedLine(w io.Writer, e *ProvisionError) {
 
 // WriteSummary prints the totals, or after a failure which objects were
 // applied and which were not.
-func (r *ProvisionReport) WriteSummary(w io.Writer) {
+func (r *Report) WriteSummary(w io.Writer) {
 	if r.Failed == nil {
 		var counts [len(actionNames)]int
 		for _, d := range r.Done {
@@ -141,7 +143,7 @@ func (r *ProvisionReport) WriteSummary(w io.Writer) {
 			counts[ActionCreate], counts[ActionUpdate], counts[ActionReplace], counts[ActionDelete]+counts[ActionForget], counts[ActionUnchanged])
 		return
 	}
-	if r.Failed.Step.Key == (SorceryKey{}) {
+	if r.Failed.Step.Key == (Key{}) {
 		fmt.Fprintf(w, "Apply did not start: %v\n", r.Failed.Err)
 	} else {
 		fmt.Fprintf(w, "Apply stopped: %s %s failed.\n", r.Failed.Step.Action, r.Failed.Step.Key)

@@ -1,6 +1,10 @@
-package companion
+package provision
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/astcompanion/sidecar/companion"
+)
 
 // Values as the file has them against values as ARI GET reports them
 // (recorded from Asterisk 22.10.1 where noted).
@@ -36,15 +40,15 @@ func TestSameValueLikeAsterisk(t *testing.T) {
 }
 
 func TestCodecListAgainstARI(t *testing.T) {
-	f := func(kv ...string) []SorceryField {
-		var out []SorceryField
+	f := func(kv ...string) []companion.SorceryField {
+		var out []companion.SorceryField
 		for i := 0; i < len(kv); i += 2 {
-			out = append(out, SorceryField{Name: kv[i], Value: kv[i+1]})
+			out = append(out, companion.SorceryField{Name: kv[i], Value: kv[i+1]})
 		}
 		return out
 	}
 	for _, tt := range []struct {
-		fields []SorceryField
+		fields []companion.SorceryField
 		have   string
 		match  bool
 	}{

@@ -1,4 +1,4 @@
-package companion
+package provision
 
 import (
 	"errors"
@@ -7,17 +7,17 @@ import (
 	"path/filepath"
 )
 
-// ErrProvisionBusy is a state file whose lock another run holds.
-var ErrProvisionBusy = errors.New("another provisioning run is applying with this state file")
+// ErrBusy is a state file whose lock another run holds.
+var ErrBusy = errors.New("another provisioning run is applying with this state file")
 
-// LockProvisionState takes the exclusive lock that guards the state file
+// LockState takes the exclusive lock that guards the state file
 // from the read in Plan to the last Save of Apply, so that a "companion
 // provision --apply" run by hand beside "companion run" (which re-applies
 // after every AMI reconnect) cannot overwrite the other's record. The lock
 // is flock(2) on path+".lock": the kernel drops it when the process dies,
 // so it is never stale. It does not wait; a lock held elsewhere is an error
-// wrapping ErrProvisionBusy. The returned function releases it.
-func LockProvisionState(path string) (unlock func(), err error) {
+// wrapping ErrBusy. The returned function releases it.
+func LockState(path string) (unlock func(), err error) {
 	lockPath := path + ".lock"
 	if err := os.MkdirAll(filepath.Dir(lockPath), 0o750); err != nil {
 		return nil, fmt.Errorf("state file lock: %w", err)
@@ -33,7 +33,7 @@ func LockProvisionState(path string) (unlock func(), err error) {
 	}
 	if !held {
 		f.Close()
-		return nil, fmt.Errorf("%w (%s holds the lock); wait for it to finish and run again", ErrProvisionBusy, lockPath)
+		return nil, fmt.Errorf("%w (%s holds the lock); wait for it to finish and run again", ErrBusy, lockPath)
 	}
 	return func() { f.Close() }, nil // closing the file releases the lock
 }

@@ -1,4 +1,4 @@
-package companion
+package config
 
 import (
 	"reflect"
@@ -145,7 +145,7 @@ func TestLineIndexEscapedKeys(t *testing.T) {
 
 // Every key toml reports is found in the example, at a line that holds it.
 func TestLineIndexAgreesWithToml(t *testing.T) {
-	data := readFile(t, "../companion.example.toml")
+	data := readFile(t, "../../companion.example.toml")
 	var v map[string]any
 	md, err := toml.Decode(data, &v)
 	if err != nil {

@@ -1,4 +1,4 @@
-package companion
+package config
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
 type wantErr struct {
@@ -22,7 +24,7 @@ type wantErr struct {
 // checkErrors asserts that err lists exactly want, in order.
 func checkErrors(t *testing.T, err error, want []wantErr) {
 	t.Helper()
-	var errs ConfigErrors
+	var errs companion.ConfigErrors
 	if !errors.As(err, &errs) {
 		t.Fatalf("got error %v (%T), want ConfigErrors", err, err)
 	}
@@ -37,9 +39,9 @@ func checkErrors(t *testing.T, err error, want []wantErr) {
 	}
 }
 
-func loadExample(t *testing.T) *Config {
+func loadExample(t *testing.T) *companion.Config {
 	t.Helper()
-	cfg, err := LoadConfig("../companion.example.toml")
+	cfg, err := Load("../../companion.example.toml")
 	if err != nil {
 		t.Fatalf("example: %v", err)
 	}
@@ -49,12 +51,12 @@ func loadExample(t *testing.T) *Config {
 func TestConfigExample(t *testing.T) {
 	cfg := loadExample(t)
 	if len(cfg.Warnings) > 0 {
-		t.Errorf("warnings: %v", ConfigErrors(cfg.Warnings))
+		t.Errorf("warnings: %v", companion.ConfigErrors(cfg.Warnings))
 	}
 	if cfg.Node.Name != "instance1" || !cfg.Node.EIDAuto() {
 		t.Errorf("node = %+v", cfg.Node)
 	}
-	if want := []Listener{{"udp", "172.16.10.1", 5070}}; !reflect.DeepEqual(cfg.Node.SIPListen, want) {
+	if want := []companion.Listener{{Transport: "udp", Host: "172.16.10.1", Port: 5070}}; !reflect.DeepEqual(cfg.Node.SIPListen, want) {
 		t.Errorf("sip_listen = %v", cfg.Node.SIPListen)
 	}
 	if cfg.AMI == nil || cfg.AMI.Address != "127.0.0.1:5038" || cfg.AMI.Username != "companion" ||
@@ -64,7 +66,7 @@ func TestConfigExample(t *testing.T) {
 	if cfg.ARI == nil || cfg.ARI.URL != "http://127.0.0.1:8088/ari" || cfg.ARI.Username != "asterisk" || cfg.ARI.Password.Reveal() != "change-me" {
 		t.Errorf("ari = %+v", cfg.ARI)
 	}
-	if want := (ApplyConfig{ApplyAMI, "Custom:{device}", ApplyAMI, Unavailable}); cfg.Apply != want {
+	if want := (companion.ApplyConfig{DeviceState: companion.ApplyAMI, DeviceName: "Custom:{device}", MailboxState: companion.ApplyAMI, ClearDeviceState: companion.Unavailable}); cfg.Apply != want {
 		t.Errorf("apply = %+v", cfg.Apply)
 	}
 	if len(cfg.Peers) != 1 {
@@ -105,7 +107,7 @@ func TestConfigExample(t *testing.T) {
 	if want := []string{"res_pjsip/auth/alice", "res_pjsip/aor/alice", "res_pjsip/endpoint/alice"}; !reflect.DeepEqual(paths, want) {
 		t.Errorf("sorcery = %v", paths)
 	}
-	wantFields := [][]SorceryField{
+	wantFields := [][]companion.SorceryField{
 		{{Name: "auth_type", Value: "userpass"}, {Name: "username", Value: "alice"}, {Name: "password", Value: "secret"}},
 		{{Name: "support_path", Value: "yes"}, {Name: "remove_existing", Value: "yes"}, {Name: "max_contacts", Value: "1"}},
 		{{Name: "from_user", Value: "alice"}, {Name: "context", Value: "default"}, {Name: "disallow", Value: "all"}, {Name: "allow", Value: "g722,ulaw,alaw"},
@@ -121,7 +123,7 @@ func TestConfigExample(t *testing.T) {
 
 // The commented block at the end of the example is instance 2's whole file.
 func TestConfigExampleInstance2(t *testing.T) {
-	data, err := os.ReadFile("../companion.example.toml")
+	data, err := os.ReadFile("../../companion.example.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,12 +141,12 @@ func TestConfigExampleInstance2(t *testing.T) {
 		}
 		lines = append(lines, strings.TrimPrefix(strings.TrimPrefix(ln, "#"), " "))
 	}
-	cfg, err := ParseConfig("instance2.toml", []byte(strings.Join(lines, "\n")))
+	cfg, err := Parse("instance2.toml", []byte(strings.Join(lines, "\n")))
 	if err != nil {
 		t.Fatalf("instance 2: %v", err)
 	}
 	if len(cfg.Warnings) > 0 {
-		t.Errorf("warnings: %v", ConfigErrors(cfg.Warnings))
+		t.Errorf("warnings: %v", companion.ConfigErrors(cfg.Warnings))
 	}
 	p := cfg.Peer("instance1")
 	if cfg.Node.Name != "instance2" || p == nil || p.Publish == nil || p.Accept == nil {
@@ -184,7 +186,7 @@ secret = "s"
 var minimalLines = strings.Count(minimal, "\n")
 
 func TestConfigDefaults(t *testing.T) {
-	cfg, err := ParseConfig("c.toml", []byte(minimal+`
+	cfg, err := Parse("c.toml", []byte(minimal+`
 [[peer]]
 name = "p1"
   [peer.publish]
@@ -199,13 +201,13 @@ name = "p1"
 	if cfg.Node.EID.String() != "02:42:ac:11:00:02" || cfg.Node.EIDAuto() {
 		t.Errorf("eid = %v", cfg.Node.EID)
 	}
-	if cfg.AMI.Address != DefaultAMIAddress || cfg.AMI.ReconnectInterval != 2*time.Second {
+	if cfg.AMI.Address != companion.DefaultAMIAddress || cfg.AMI.ReconnectInterval != 2*time.Second {
 		t.Errorf("ami = %+v", cfg.AMI)
 	}
 	if cfg.ARI != nil {
 		t.Errorf("ari = %+v, want nil without [ari]", cfg.ARI)
 	}
-	if want := (ApplyConfig{ApplyAMI, "Custom:{device}", ApplyAMI, Unavailable}); cfg.Apply != want {
+	if want := (companion.ApplyConfig{DeviceState: companion.ApplyAMI, DeviceName: "Custom:{device}", MailboxState: companion.ApplyAMI, ClearDeviceState: companion.Unavailable}); cfg.Apply != want {
 		t.Errorf("apply = %+v", cfg.Apply)
 	}
 	p := cfg.Peers[0]
@@ -227,7 +229,7 @@ name = "p1"
 		t.Errorf("match = %v", a.Match)
 	}
 
-	cfg, err = ParseConfig("c.toml", []byte(`[companion]
+	cfg, err = Parse("c.toml", []byte(`[companion]
 name = "n1"
 [ari]
 username = "u"
@@ -239,19 +241,19 @@ mailbox_state = "none"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Apply.DeviceName != "Stasis:{device}" || cfg.Apply.MailboxState != ApplyNone || cfg.AMI != nil {
+	if cfg.Apply.DeviceName != "Stasis:{device}" || cfg.Apply.MailboxState != companion.ApplyNone || cfg.AMI != nil {
 		t.Errorf("apply = %+v, ami = %v", cfg.Apply, cfg.AMI)
 	}
-	if cfg.ARI.URL != DefaultARIURL || !cfg.Node.EIDAuto() {
+	if cfg.ARI.URL != companion.DefaultARIURL || !cfg.Node.EIDAuto() {
 		t.Errorf("ari = %+v", cfg.ARI)
 	}
-	if got := DeviceNameTemplate("Stasis:{peer}-{device}-{eid}").Expand("PJSIP/a", "p1", mustEID("02:00:00:00:00:01")); got != "Stasis:p1-PJSIP/a-02:00:00:00:00:01" {
+	if got := companion.DeviceNameTemplate("Stasis:{peer}-{device}-{eid}").Expand("PJSIP/a", "p1", mustEID("02:00:00:00:00:01")); got != "Stasis:p1-PJSIP/a-02:00:00:00:00:01" {
 		t.Errorf("Expand = %q", got)
 	}
 }
 
-func mustEID(s string) EntityID {
-	e, err := ParseEntityID(s)
+func mustEID(s string) companion.EntityID {
+	e, err := companion.ParseEntityID(s)
 	if err != nil {
 		panic(err)
 	}
@@ -259,7 +261,7 @@ func mustEID(s string) EntityID {
 }
 
 func TestConfigFiveMistakes(t *testing.T) {
-	cfg, err := LoadConfig("../fixtures/config/five_mistakes.toml")
+	cfg, err := Load("../../fixtures/config/five_mistakes.toml")
 	checkErrors(t, err, []wantErr{
 		{11, "ami.Reconnect_interval", `unknown key (did you mean "reconnect_interval"?)`},
 		{15, "apply.device_name", `must start with "Custom:"`},
@@ -270,7 +272,7 @@ func TestConfigFiveMistakes(t *testing.T) {
 	if cfg == nil {
 		t.Fatal("no partial config with the errors")
 	}
-	if !strings.HasPrefix(err.Error(), "../fixtures/config/five_mistakes.toml:11: ami.Reconnect_interval: unknown key") {
+	if !strings.HasPrefix(err.Error(), "../../fixtures/config/five_mistakes.toml:11: ami.Reconnect_interval: unknown key") {
 		t.Errorf("Error() = %q", err.Error())
 	}
 	if strings.Contains(err.Error(), "ami-secret-5m") {
@@ -279,7 +281,7 @@ func TestConfigFiveMistakes(t *testing.T) {
 }
 
 func TestConfigMoreMistakes(t *testing.T) {
-	_, err := LoadConfig("../fixtures/config/more_mistakes.toml")
+	_, err := Load("../../fixtures/config/more_mistakes.toml")
 	checkErrors(t, err, []wantErr{
 		{2, "companion.sip_listen", "required"},
 		{12, `peer "instance2".publish.server_uri`, "missing (required)"},
@@ -294,7 +296,7 @@ func TestConfigMoreMistakes(t *testing.T) {
 
 // BurntSushi/toml would put every key of [[peer]] at the last peer's line.
 func TestConfigSecondOfThreePeers(t *testing.T) {
-	_, err := LoadConfig("../fixtures/config/three_peers.toml")
+	_, err := Load("../../fixtures/config/three_peers.toml")
 	checkErrors(t, err, []wantErr{
 		{20, `peer "two".publish.server_uri`, "port must be a number"},
 		{24, `peer "two".accept.mailbox_state`, "must be a boolean (true or false), not a string"},
@@ -331,9 +333,9 @@ func TestConfigSingleMistakes(t *testing.T) {
 			line: 4, key: "companion.sip_listen", msg: `required: peer "p" accepts publications`,
 			more: []wantErr{{7, `peer "p".accept.device_state`, "needs an [ami] section"}}},
 		{name: "listen a string", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = \"udp://0.0.0.0:5070\"\n", line: 4, key: "companion.sip_listen", msg: "must be an array of strings"},
-		{name: "tls without cert", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\"tls://0.0.0.0:5061\"]\ntls_key_file = \"config_test.go\"\n",
+		{name: "tls without cert", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\"tls://0.0.0.0:5061\"]\ntls_key_file = \"load_test.go\"\n",
 			line: 1, key: "companion.tls_cert_file", msg: "required by the tls:// listener"},
-		{name: "tls key unreadable", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\"tls://0.0.0.0:5061\"]\ntls_cert_file = \"config_test.go\"\ntls_key_file = \"/nonexistent/k.pem\"\n",
+		{name: "tls key unreadable", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\nsip_listen = [\"tls://0.0.0.0:5061\"]\ntls_cert_file = \"load_test.go\"\ntls_key_file = \"/nonexistent/k.pem\"\n",
 			line: 6, key: "companion.tls_key_file", msg: "cannot read /nonexistent/k.pem: no such file or directory"},
 		{name: "ami missing username", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\n[ami]\nsecret = \"s\"\n", line: 4, key: "ami.username", msg: "missing (required)"},
 		{name: "ami username without secret", full: "[companion]\nname = \"n\"\neid = \"02:42:ac:11:00:02\"\n[ami]\nusername = \"u\"\n", line: 5, key: "ami.username", msg: "needs secret, secret_env or secret_file"},
@@ -397,7 +399,7 @@ func TestConfigSingleMistakes(t *testing.T) {
 					line += minimalLines
 				}
 			}
-			_, err := ParseConfig("c.toml", []byte(src))
+			_, err := Parse("c.toml", []byte(src))
 			want := []wantErr{{line, tt.key, tt.msg}}
 			checkErrors(t, err, append(want, tt.more...))
 		})
@@ -406,10 +408,10 @@ func TestConfigSingleMistakes(t *testing.T) {
 
 func TestConfigAMIAddress(t *testing.T) {
 	for _, addr := range []string{"localhost", ":5038", "h:0", "h:65536", "[::1]"} {
-		_, err := ParseConfig("c.toml", []byte(minimal+"address = \""+addr+"\"\n"))
+		_, err := Parse("c.toml", []byte(minimal+"address = \""+addr+"\"\n"))
 		checkErrors(t, err, []wantErr{{minimalLines + 1, "ami.address", "want host:port"}})
 	}
-	cfg, err := ParseConfig("c.toml", []byte(minimal+"address = \"[::1]:5039\"\n"))
+	cfg, err := Parse("c.toml", []byte(minimal+"address = \"[::1]:5039\"\n"))
 	if err != nil || cfg.AMI.Address != "[::1]:5039" {
 		t.Errorf("address = %v, %v", cfg.AMI, err)
 	}
@@ -453,7 +455,7 @@ type = "endpoint"
 id = "e"
 fields = { disallow = "all" }
 `
-	cfg, err := ParseConfig(filepath.Join(dir, "c.toml"), []byte(src))
+	cfg, err := Parse(filepath.Join(dir, "c.toml"), []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +471,7 @@ fields = { disallow = "all" }
 		{27, "sorcery[1]", "endpoint without allow"},
 		{27, "sorcery[1]", "without an [ari] section, companion run leaves them alone"},
 	}
-	checkErrors(t, ConfigErrors(cfg.Warnings), want)
+	checkErrors(t, companion.ConfigErrors(cfg.Warnings), want)
 	if cfg.Node.TLSCertFile != cert {
 		t.Errorf("tls_cert_file = %q, want it relative to the config file: %q", cfg.Node.TLSCertFile, cert)
 	}
@@ -498,8 +500,8 @@ func TestConfigSyntaxErrorRedacted(t *testing.T) {
 		{"[ami]\nsecret = 1979-05-27T" + secret + "\n", 2},
 		{"[ami]\nsecret = \"a\"\nsecret = \"" + secret + "\"\n", 3},
 	} {
-		_, err := ParseConfig("c.toml", []byte(tt.src))
-		var errs ConfigErrors
+		_, err := Parse("c.toml", []byte(tt.src))
+		var errs companion.ConfigErrors
 		if !errors.As(err, &errs) || len(errs) != 1 {
 			t.Errorf("%q: got %v, want one error", tt.src, err)
 			continue
@@ -544,7 +546,7 @@ func TestConfigSecretSources(t *testing.T) {
 		{`secret_file = "two.secret"`, "two-lines\n", "file " + filepath.Join(dir, "two.secret")},
 		{`secret_env = "COMPANION_TEST_SECRET"`, "from-env", "env COMPANION_TEST_SECRET"},
 	} {
-		cfg, err := ParseConfig(file, []byte(head+tt.line+"\n"))
+		cfg, err := Parse(file, []byte(head+tt.line+"\n"))
 		if err != nil {
 			t.Errorf("%s: %v", tt.line, err)
 			continue
@@ -571,18 +573,18 @@ func TestConfigSecretSources(t *testing.T) {
 		{`secret_file = "` + dir + `"`, wantErr{6, "ami.secret_file", "not a regular file"}},
 		{`secret = 1234`, wantErr{6, "ami.secret", "must be a string, not an integer"}},
 	} {
-		_, err := ParseConfig(file, []byte(head+tt.line+"\n"))
+		_, err := Parse(file, []byte(head+tt.line+"\n"))
 		checkErrors(t, err, []wantErr{tt.want})
 		if err != nil && (strings.Contains(err.Error(), "from-file") || strings.Contains(err.Error(), "1234") || strings.Contains(err.Error(), "hunter2")) {
 			t.Errorf("%s: secret in %q", tt.line, err)
 		}
 	}
 
-	cfg, err := ParseConfig(file, []byte(head+`secret_file = "open.secret"`+"\n"))
+	cfg, err := Parse(file, []byte(head+`secret_file = "open.secret"`+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkErrors(t, ConfigErrors(cfg.Warnings), []wantErr{{6, "ami.secret_file", "readable by every user"}})
+	checkErrors(t, companion.ConfigErrors(cfg.Warnings), []wantErr{{6, "ami.secret_file", "readable by every user"}})
 }
 
 func TestSecretNeverPrinted(t *testing.T) {
@@ -617,7 +619,7 @@ type = "auth"
 id = "a"
 fields = { username = "a", password = "sorc-SECRET-5", md5_cred = "sorc-SECRET-6" }
 `
-	cfg, err := ParseConfig(filepath.Join(dir, "c.toml"), []byte(src))
+	cfg, err := Parse(filepath.Join(dir, "c.toml"), []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -645,10 +647,10 @@ fields = { username = "a", password = "sorc-SECRET-5", md5_cred = "sorc-SECRET-6
 	if strings.Contains(out.String(), "SECRET") {
 		t.Errorf("secret printed:\n%s", out.String())
 	}
-	if !strings.Contains(out.String(), SecretMask) {
+	if !strings.Contains(out.String(), companion.SecretMask) {
 		t.Error("no mask printed")
 	}
-	if s := fmt.Sprint(Secret{}); s != "" {
+	if s := fmt.Sprint(companion.Secret{}); s != "" {
 		t.Errorf("unset secret prints %q", s)
 	}
 	if s := fmt.Sprintf("%#v", cfg.AMI.Secret); s != `companion.Secret("******")` {
@@ -656,17 +658,17 @@ fields = { username = "a", password = "sorc-SECRET-5", md5_cred = "sorc-SECRET-6
 	}
 
 	// A secret in a misspelled key or of the wrong type is not echoed either.
-	_, err = ParseConfig("c.toml", []byte(minimal+"secert = \"typo-SECRET-7\"\n[ari]\nusername = \"u\"\npassword = 12345678\n"))
+	_, err = Parse("c.toml", []byte(minimal+"secert = \"typo-SECRET-7\"\n[ari]\nusername = \"u\"\npassword = 12345678\n"))
 	if err == nil || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "12345678") {
 		t.Errorf("error = %v", err)
 	}
 	// Credentials in the ARI URL are refused without repeating them.
-	_, err = ParseConfig("c.toml", []byte(minimal+"[ari]\nurl = \"http://u:url-SECRET-8@h:8088/ari\"\nusername = \"u\"\npassword = \"p\"\n"))
+	_, err = Parse("c.toml", []byte(minimal+"[ari]\nurl = \"http://u:url-SECRET-8@h:8088/ari\"\nusername = \"u\"\npassword = \"p\"\n"))
 	checkErrors(t, err, []wantErr{{minimalLines + 2, "ari.url", "must not contain credentials"}})
 	if strings.Contains(err.Error(), "SECRET") {
 		t.Errorf("error = %v", err)
 	}
-	_, err = ParseConfig("c.toml", []byte(minimal+"[[peer]]\nname = \"p\"\npublish = { server_uri = \"sip:a:uri-SECRET-9@h\", device_state = true }\n"))
+	_, err = Parse("c.toml", []byte(minimal+"[[peer]]\nname = \"p\"\npublish = { server_uri = \"sip:a:uri-SECRET-9@h\", device_state = true }\n"))
 	checkErrors(t, err, []wantErr{{minimalLines + 3, `peer "p".publish.server_uri`, "passwords in URIs are not supported"}})
 	if strings.Contains(err.Error(), "SECRET") {
 		t.Errorf("error = %v", err)
@@ -706,11 +708,11 @@ type = "auth"
 id = "a"
 fields = { c = 1, b = "two", a = false }
 `
-	cfg, err := ParseConfig("c.toml", []byte(src))
+	cfg, err := Parse("c.toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := [][]SorceryField{
+	want := [][]companion.SorceryField{
 		{{Name: "zeta", Value: "z"}, {Name: "alpha", Value: "1"}, {Name: "quoted.key", Value: "no"}, {Name: "mid", Value: "yes"}, {Name: "neg", Value: "-5"}, {Name: "hex", Value: "31"}, {Name: "big", Value: "9000"}, {Name: "multi", Value: "one = 1\ntwo"}, {Name: "after", Value: ""}},
 		{{Name: "z", Value: "1"}, {Name: "y", Value: "two"}, {Name: "x", Value: "yes"}},
 		{{Name: "c", Value: "1"}, {Name: "b", Value: "two"}, {Name: "a", Value: "no"}},
@@ -724,47 +726,16 @@ fields = { c = 1, b = "two", a = false }
 		t.Errorf("object = %+v", o)
 	}
 	// The endpoint has no allow: warned, not refused.
-	checkErrors(t, ConfigErrors(cfg.Warnings), []wantErr{
+	checkErrors(t, companion.ConfigErrors(cfg.Warnings), []wantErr{
 		{minimalLines + 2, "sorcery[1]", "endpoint without allow"},
 		{minimalLines + 2, "sorcery[1]", "pushed through ARI: without an [ari] section"},
 	})
 
-	_, err = ParseConfig("c.toml", []byte(minimal+"[[sorcery]]\nclass = \"c\"\ntype = \"t\"\nid = \"i\"\nfields = { a = 1, b = 2.5, c = [1], d = \"ok\" }\n"))
+	_, err = Parse("c.toml", []byte(minimal+"[[sorcery]]\nclass = \"c\"\ntype = \"t\"\nid = \"i\"\nfields = { a = 1, b = 2.5, c = [1], d = \"ok\" }\n"))
 	checkErrors(t, err, []wantErr{
 		{minimalLines + 5, "sorcery[1].fields.b", "not a float"},
 		{minimalLines + 5, "sorcery[1].fields.c", "not an array"},
 	})
-}
-
-func TestConfigParseSIPURI(t *testing.T) {
-	good := []struct {
-		in   string
-		want SIPURI
-	}{
-		{"sip:instance1@172.16.10.2", SIPURI{"sip", "instance1", "172.16.10.2", 0, ""}},
-		{"sip:instance1@172.16.10.2:5060", SIPURI{"sip", "instance1", "172.16.10.2", 5060, ""}},
-		{"SIPS:a@pbx.example.com:5061;transport=tls", SIPURI{"sips", "a", "pbx.example.com", 5061, "transport=tls"}},
-		{"sip:[2001:db8::1]", SIPURI{"sip", "", "2001:db8::1", 0, ""}},
-		{"sip:a%20b@h", SIPURI{"sip", "a%20b", "h", 0, ""}},
-		{"sip:h;lr", SIPURI{"sip", "", "h", 0, "lr"}},
-	}
-	for _, tt := range good {
-		got, err := ParseSIPURI(tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("ParseSIPURI(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
-		}
-	}
-	for _, in := range []string{"", "sip", "sip:", "tel:+123", "sip:@h", "sip:a@", "sip:a@h:", "sip:a@h:0", "sip:a@h:65536", "sip:a@h:+5",
-		"sip:a@h:5060x", "sip:a@[::1", "sip:a@[10.0.0.1]", "sip:a@[::1]x", "sip:a@::1", "sip:a b@h", "<sip:a@h>", "sip:a@h?x=y",
-		"sip:a@-h", "sip:a@h;=x", "sip:a@1.2.3", "sip:a@h;", "sip:a@h;;x", "sip:a%2@h", "sip:a@h..com"} {
-		if u, err := ParseSIPURI(in); err == nil {
-			t.Errorf("ParseSIPURI(%q) = %+v, want an error", in, u)
-		}
-	}
-	u, _ := ParseSIPURI("sips:a@[2001:db8::1]:5061;transport=tls")
-	if u.String() != "sips:a@[2001:db8::1]:5061;transport=tls" || u.Identity().String() != "sips:a@[2001:db8::1]" {
-		t.Errorf("String = %s, Identity = %s", u, u.Identity())
-	}
 }
 
 func readFile(t *testing.T, path string) string {
@@ -777,8 +748,8 @@ func readFile(t *testing.T, path string) string {
 }
 
 func FuzzParseConfig(f *testing.F) {
-	for _, p := range []string{"../companion.example.toml", "../fixtures/config/five_mistakes.toml",
-		"../fixtures/config/more_mistakes.toml", "../fixtures/config/three_peers.toml"} {
+	for _, p := range []string{"../../companion.example.toml", "../../fixtures/config/five_mistakes.toml",
+		"../../fixtures/config/more_mistakes.toml", "../../fixtures/config/three_peers.toml"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
@@ -786,11 +757,11 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := ParseConfig("f.toml", data)
+		cfg, err := Parse("f.toml", data)
 		if err == nil && cfg == nil {
 			t.Fatal("nil config without error")
 		}
-		var errs ConfigErrors
+		var errs companion.ConfigErrors
 		if err != nil && (!errors.As(err, &errs) || len(errs) == 0) {
 			t.Fatalf("error %T %v", err, err)
 		}
@@ -822,7 +793,7 @@ id = "bob"
   md5 = { file = "bob.pw" }
   realm = "asterisk"
 `
-	cfg, err := ParseConfig(filepath.Join(dir, "c.toml"), []byte(src))
+	cfg, err := Parse(filepath.Join(dir, "c.toml"), []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -838,7 +809,7 @@ id = "bob"
 		t.Errorf("sorcery secret printed: %s", out)
 	}
 
-	_, err = ParseConfig(filepath.Join(dir, "c.toml"), []byte(strings.Replace(src, `{ file = "bob.pw" }`, `{ file = "nope.pw" }`, 1)))
+	_, err = Parse(filepath.Join(dir, "c.toml"), []byte(strings.Replace(src, `{ file = "bob.pw" }`, `{ file = "nope.pw" }`, 1)))
 	checkErrors(t, err, []wantErr{{17, "sorcery[2].fields.md5.file", "cannot read the file named here"}})
 }
 
@@ -855,7 +826,7 @@ name = "p"
   [peer.accept]
   match = ["::ffff:10.0.0.0/104", "::ffff:192.0.2.7"]
 `
-	cfg, err := ParseConfig("c.toml", []byte(src))
+	cfg, err := Parse("c.toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -876,7 +847,7 @@ name = "p"
 }
 
 func TestParseConfigTimeoutsAndClearState(t *testing.T) {
-	cfg, err := ParseConfig("t.toml", []byte(`
+	cfg, err := Parse("t.toml", []byte(`
 [companion]
 name = "n"
 eid = "02:00:00:00:00:01"
@@ -898,10 +869,10 @@ device_clear_state = "not_inuse"
 	if cfg.AMI.ActionTimeout != 750*time.Millisecond || cfg.ARI.Timeout != 3*time.Second || cfg.ARI.StateFile != "/tmp/x.json" {
 		t.Errorf("ami %+v ari %+v", cfg.AMI, cfg.ARI)
 	}
-	if cfg.Apply.ClearDeviceState != NotInUse {
+	if cfg.Apply.ClearDeviceState != companion.NotInUse {
 		t.Errorf("clear state = %v", cfg.Apply.ClearDeviceState)
 	}
-	_, err = ParseConfig("t.toml", []byte(`
+	_, err = Parse("t.toml", []byte(`
 [companion]
 name = "n"
 eid = "02:00:00:00:00:01"
@@ -926,7 +897,7 @@ func TestPublishServerURITransport(t *testing.T) {
 		"sip:r@192.0.2.1;transport=sctp": "transport=sctp: the companion sends over udp, tcp or tls",
 		"sips:r@192.0.2.1;transport=udp": "sips: needs a secure transport",
 	} {
-		_, err := ParseConfig("t.toml", []byte(`
+		_, err := Parse("t.toml", []byte(`
 [companion]
 name = "n"
 eid = "02:00:00:00:00:01"

@@ -1,4 +1,4 @@
-package companion
+package provision
 
 import (
 	"bytes"
@@ -9,47 +9,49 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
-// memStore is a SorceryStore in memory: PUT merges like Asterisk, GET
+// memStore is a Store in memory: PUT merges like Asterisk, GET
 // returns what was stored plus a default, nothing is normalised. Tests that
 // need Asterisk's behaviour use the fake ARI server (ari/aritest) through
 // cmd/companion.
 type memStore struct {
-	objs map[SorceryKey][]SorceryField
+	objs map[Key][]companion.SorceryField
 	log  []string
 	fail map[string]error // "PUT res_pjsip/endpoint/alice" -> error
 }
 
 func newMemStore() *memStore {
-	return &memStore{objs: map[SorceryKey][]SorceryField{}, fail: map[string]error{}}
+	return &memStore{objs: map[Key][]companion.SorceryField{}, fail: map[string]error{}}
 }
 
-func (m *memStore) op(op string, k SorceryKey) error {
+func (m *memStore) op(op string, k Key) error {
 	m.log = append(m.log, op+" "+k.String())
 	return m.fail[op+" "+k.String()]
 }
 
-func (m *memStore) Get(_ context.Context, k SorceryKey) ([]SorceryField, error) {
+func (m *memStore) Get(_ context.Context, k Key) ([]companion.SorceryField, error) {
 	if err := m.op("GET", k); err != nil {
 		return nil, err
 	}
 	f, ok := m.objs[k]
 	if !ok {
-		return nil, &SorceryError{Op: "GET", Key: k, Kind: ErrSorceryNotFound, Status: 404}
+		return nil, &StoreError{Op: "GET", Key: k, Kind: ErrNotFound, Status: 404}
 	}
-	return append(slices.Clone(f), SorceryField{Name: "default_only", Value: "x"}), nil
+	return append(slices.Clone(f), companion.SorceryField{Name: "default_only", Value: "x"}), nil
 }
 
-func (m *memStore) Put(_ context.Context, k SorceryKey, fields []SorceryField) error {
+func (m *memStore) Put(_ context.Context, k Key, fields []companion.SorceryField) error {
 	if err := m.op("PUT", k); err != nil {
 		return err
 	}
 	cur := m.objs[k]
 	for _, f := range fields {
-		i := slices.IndexFunc(cur, func(c SorceryField) bool { return c.Name == f.Name })
+		i := slices.IndexFunc(cur, func(c companion.SorceryField) bool { return c.Name == f.Name })
 		if i < 0 {
-			cur = append(cur, SorceryField{Name: f.Name, Value: f.Value})
+			cur = append(cur, companion.SorceryField{Name: f.Name, Value: f.Value})
 		} else {
 			cur[i].Value = f.Value
 		}
@@ -58,12 +60,12 @@ func (m *memStore) Put(_ context.Context, k SorceryKey, fields []SorceryField) e
 	return nil
 }
 
-func (m *memStore) Delete(_ context.Context, k SorceryKey) error {
+func (m *memStore) Delete(_ context.Context, k Key) error {
 	if err := m.op("DELETE", k); err != nil {
 		return err
 	}
 	if _, ok := m.objs[k]; !ok {
-		return &SorceryError{Op: "DELETE", Key: k, Kind: ErrSorceryNotFound, Status: 404}
+		return &StoreError{Op: "DELETE", Key: k, Kind: ErrNotFound, Status: 404}
 	}
 	delete(m.objs, k)
 	return nil
@@ -79,15 +81,15 @@ func (m *memStore) writes() []string {
 	return out
 }
 
-func aliceObjects() []SorceryObject {
-	return []SorceryObject{
+func aliceObjects() []companion.SorceryObject {
+	return []companion.SorceryObject{
 		sorceryObj("endpoint", "alice", "context", "default", "allow", "ulaw", "auth", "alice", "aors", "alice"),
 		sorceryObj("aor", "alice", "max_contacts", "1"),
 		sorceryObj("auth", "alice", "username", "alice", "password", "s3cret-Zq9"),
 	}
 }
 
-func planApply(t *testing.T, p *Provisioner, objs []SorceryObject, prune bool) (*ProvisionReport, string, error) {
+func planApply(t *testing.T, p *Provisioner, objs []companion.SorceryObject, prune bool) (*Report, string, error) {
 	t.Helper()
 	plan, err := p.Plan(context.Background(), objs, prune)
 	if err != nil {
@@ -105,9 +107,9 @@ func planApply(t *testing.T, p *Provisioner, objs []SorceryObject, prune bool) (
 func TestApplyStopsAndRecordsWhatWasDone(t *testing.T) {
 	store := newMemStore()
 	p := &Provisioner{Store: store, StateFile: filepath.Join(t.TempDir(), "state.json"), Target: "http://ast/ari"}
-	store.fail["PUT res_pjsip/endpoint/alice"] = &SorceryError{Op: "PUT", Kind: ErrARIFailed, Status: 500, Message: "boom"}
+	store.fail["PUT res_pjsip/endpoint/alice"] = &StoreError{Op: "PUT", Kind: companion.ErrARIFailed, Status: 500, Message: "boom"}
 	rep, out, err := planApply(t, p, aliceObjects(), false)
-	var pe *ProvisionError
+	var pe *Error
 	if !errors.As(err, &pe) || pe.Step.Key.Type != "endpoint" || len(rep.Done) != 2 || len(rep.NotDone) != 1 {
 		t.Fatalf("err %v, report %+v", err, rep)
 	}
@@ -118,8 +120,8 @@ func TestApplyStopsAndRecordsWhatWasDone(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
-	st, _ := LoadProvisionState(p.StateFile)
-	if len(st.Objects) != 2 || st.record(SorceryKey{"res_pjsip", "endpoint", "alice"}) != nil {
+	st, _ := LoadState(p.StateFile)
+	if len(st.Objects) != 2 || st.record(Key{"res_pjsip", "endpoint", "alice"}) != nil {
 		t.Errorf("state %+v", st.Objects)
 	}
 
@@ -198,7 +200,7 @@ func TestApplyRefusesUnreadableState(t *testing.T) {
 }
 
 func TestDiffPlansWhatAsteriskNeeds(t *testing.T) {
-	have := []SorceryField{
+	have := []companion.SorceryField{
 		{Name: "allow", Value: "(ulaw)"}, {Name: "context", Value: "default"}, {Name: "callerid", Value: "unknown"},
 		{Name: "rewrite_contact", Value: "true"}, {Name: "set_var", Value: ""},
 	}
@@ -210,7 +212,7 @@ func TestDiffPlansWhatAsteriskNeeds(t *testing.T) {
 	// A different codec list goes out whole, disallow first.
 	o = sorceryObj("endpoint", "alice", "context", "default", "allow", "g722,ulaw")
 	st := diffObject(&o, have, nil)
-	want := []SorceryField{{Name: "disallow", Value: "all"}, {Name: "allow", Value: "g722,ulaw"}}
+	want := []companion.SorceryField{{Name: "disallow", Value: "all"}, {Name: "allow", Value: "g722,ulaw"}}
 	if st.Action != ActionUpdate || !slices.Equal(st.Send, want) {
 		t.Errorf("codec change: %v %v", st.Action, st.Send)
 	}
@@ -231,7 +233,7 @@ func TestDiffPlansWhatAsteriskNeeds(t *testing.T) {
 
 	// A field that left the file: Asterisk keeps it until re-created.
 	o = sorceryObj("endpoint", "alice", "allow", "ulaw")
-	st = diffObject(&o, have, &ProvisionRecord{Fields: []string{"allow", "context"}})
+	st = diffObject(&o, have, &Record{Fields: []string{"allow", "context"}})
 	if st.Action != ActionReplace || !strings.Contains(st.Reasons[0], "context removed") {
 		t.Errorf("removed field: %v %v", st.Action, st.Reasons)
 	}
@@ -246,13 +248,13 @@ func TestDiffPlansWhatAsteriskNeeds(t *testing.T) {
 }
 
 func TestPlanPrintsNoSecret(t *testing.T) {
-	have := []SorceryField{{Name: "password", Value: "old-Zq9"}, {Name: "md5_cred", Value: ""}, {Name: "username", Value: "a"}}
+	have := []companion.SorceryField{{Name: "password", Value: "old-Zq9"}, {Name: "md5_cred", Value: ""}, {Name: "username", Value: "a"}}
 	o := sorceryObj("auth", "a", "password", "new-Zq9", "username", "b")
-	o.Fields = append(o.Fields, SorceryField{Name: "realm", Value: "env-Zq9", secret: true})
-	have = append(have, SorceryField{Name: "realm", Value: "oldrealm-Zq9"})
-	plan := &ProvisionPlan{Target: "t", StateFile: "s", Steps: []ProvisionStep{
-		diffObject(&o, have, &ProvisionRecord{Fields: []string{"md5_cred"}}),
-		{Key: o.Key(), Action: ActionCreate, Object: &o, Send: o.Fields},
+	o.Fields = append(o.Fields, companion.SecretSorceryField("realm", "env-Zq9"))
+	have = append(have, companion.SorceryField{Name: "realm", Value: "oldrealm-Zq9"})
+	plan := &Plan{Target: "t", StateFile: "s", Steps: []Step{
+		diffObject(&o, have, &Record{Fields: []string{"md5_cred"}}),
+		{Key: keyOf(o), Action: ActionCreate, Object: &o, Send: o.Fields},
 	}}
 	var out bytes.Buffer
 	plan.Write(&out)

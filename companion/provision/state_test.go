@@ -1,4 +1,4 @@
-package companion
+package provision
 
 import (
 	"errors"
@@ -11,21 +11,21 @@ import (
 func TestProvisionStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "provisioned.json") // the folder is created
-	s, err := LoadProvisionState(path)
+	s, err := LoadState(path)
 	if err != nil || len(s.Objects) != 0 {
 		t.Fatalf("missing file: %v %v", s, err)
 	}
 	s.Target = "http://127.0.0.1:8088/ari"
-	s.set(SorceryKey{"res_pjsip", "auth", "alice"}, []string{"username", "password"})
-	s.set(SorceryKey{"res_pjsip", "endpoint", "alice"}, []string{"allow"})
+	s.set(Key{"res_pjsip", "auth", "alice"}, []string{"username", "password"})
+	s.set(Key{"res_pjsip", "endpoint", "alice"}, []string{"allow"})
 	if err := s.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadProvisionState(path)
+	got, err := LoadState(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Target != s.Target || len(got.Objects) != 2 || got.record(SorceryKey{"res_pjsip", "auth", "alice"}).Fields[1] != "password" {
+	if got.Target != s.Target || len(got.Objects) != 2 || got.record(Key{"res_pjsip", "auth", "alice"}).Fields[1] != "password" {
 		t.Fatalf("read back %+v", got)
 	}
 	// Nothing but the file is left in the folder: the temporary file was
@@ -37,7 +37,7 @@ func TestProvisionStateRoundTrip(t *testing.T) {
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v", fi.Mode())
 	}
-	if !s.forget(SorceryKey{"res_pjsip", "auth", "alice"}) || s.forget(SorceryKey{"res_pjsip", "auth", "alice"}) {
+	if !s.forget(Key{"res_pjsip", "auth", "alice"}) || s.forget(Key{"res_pjsip", "auth", "alice"}) {
 		t.Error("forget")
 	}
 }
@@ -50,7 +50,7 @@ func TestProvisionStateCorrupt(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := LoadProvisionState(path); err == nil || !strings.Contains(err.Error(), path) {
+		if _, err := LoadState(path); err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%q: error %v", content, err)
 		}
 	}
@@ -58,17 +58,17 @@ func TestProvisionStateCorrupt(t *testing.T) {
 
 func TestLockProvisionState(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new", "provisioned.json")
-	unlock, err := LockProvisionState(path)
+	unlock, err := LockState(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second open file description, as another process would have.
-	_, err = LockProvisionState(path)
-	if !errors.Is(err, ErrProvisionBusy) || !strings.Contains(err.Error(), path+".lock") {
-		t.Fatalf("second lock: %v, want ErrProvisionBusy naming the lock file", err)
+	_, err = LockState(path)
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), path+".lock") {
+		t.Fatalf("second lock: %v, want ErrBusy naming the lock file", err)
 	}
 	unlock()
-	unlock2, err := LockProvisionState(path)
+	unlock2, err := LockState(path)
 	if err != nil {
 		t.Fatalf("after unlock: %v", err)
 	}

@@ -1,4 +1,4 @@
-package companion
+package provision
 
 import (
 	"context"
@@ -7,11 +7,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
-// keeperCall is one call of the ProvisionFunc under test.
+// keeperCall is one call of the ApplyFunc under test.
 type keeperCall struct {
-	cfg   *Config
+	cfg   *companion.Config
 	quiet bool
 }
 
@@ -31,7 +33,7 @@ func newScriptedProvision(script ...error) *scriptedProvision {
 	return &scriptedProvision{script: script, entered: make(chan struct{}, 100), called: make(chan struct{}, 100)}
 }
 
-func (s *scriptedProvision) apply(_ context.Context, cfg *Config, quiet bool) error {
+func (s *scriptedProvision) apply(_ context.Context, cfg *companion.Config, quiet bool) error {
 	s.entered <- struct{}{}
 	s.gate.Lock()
 	defer s.gate.Unlock()
@@ -74,19 +76,19 @@ func (s *scriptedProvision) expectNoCall(t *testing.T, d time.Duration) {
 	}
 }
 
-func startKeeper(t *testing.T, p *scriptedProvision) *ProvisionKeeper {
+func startKeeper(t *testing.T, p *scriptedProvision) *Keeper {
 	t.Helper()
-	k := NewProvisionKeeper(p.apply, ProvisionKeeperOptions{MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond})
+	k := NewKeeper(p.apply, KeeperOptions{MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond})
 	t.Cleanup(runInBackground(t, "keeper", k.Run))
 	return k
 }
 
-func configWithSorcery(id string) *Config {
-	return &Config{Sorcery: []SorceryObject{{Class: "res_pjsip", Type: "aor", ID: id}}}
+func configWithSorcery(id string) *companion.Config {
+	return &companion.Config{Sorcery: []companion.SorceryObject{{Class: "res_pjsip", Type: "aor", ID: id}}}
 }
 
 func unreachable() error {
-	return &SorceryError{Op: "GET", Kind: ErrARIUnreachable, Err: errors.New("connection refused")}
+	return &StoreError{Op: "GET", Kind: companion.ErrARIUnreachable, Err: errors.New("connection refused")}
 }
 
 func TestProvisionRetryable(t *testing.T) {
@@ -95,18 +97,18 @@ func TestProvisionRetryable(t *testing.T) {
 		want bool
 	}{
 		{unreachable(), true},
-		{&ProvisionError{Planning: true, Err: unreachable()}, true},
-		{&SorceryError{Op: "PUT", Kind: ErrARIFailed, Status: 503, Message: "Asterisk not booted"}, true},
-		{&SorceryError{Op: "PUT", Kind: ErrARIFailed, Status: 500}, true},
-		{&SorceryError{Op: "PUT", Kind: ErrSorceryRejected, Status: 400}, false},
-		{&SorceryError{Op: "PUT", Kind: ErrSorceryReadOnly, Status: 403}, false},
-		{&SorceryError{Op: "GET", Kind: ErrARIUnauthorized, Status: 401}, false},
-		{&SorceryError{Op: "GET", Kind: ErrSorceryUnknownType, Status: 404}, false},
+		{&Error{Planning: true, Err: unreachable()}, true},
+		{&StoreError{Op: "PUT", Kind: companion.ErrARIFailed, Status: 503, Message: "Asterisk not booted"}, true},
+		{&StoreError{Op: "PUT", Kind: companion.ErrARIFailed, Status: 500}, true},
+		{&StoreError{Op: "PUT", Kind: ErrRejected, Status: 400}, false},
+		{&StoreError{Op: "PUT", Kind: ErrReadOnly, Status: 403}, false},
+		{&StoreError{Op: "GET", Kind: companion.ErrARIUnauthorized, Status: 401}, false},
+		{&StoreError{Op: "GET", Kind: ErrUnknownType, Status: 404}, false},
 		{fmt.Errorf("state file: %w", errors.New("permission denied")), false},
-		{fmt.Errorf("%w (x.lock holds the lock)", ErrProvisionBusy), true},
+		{fmt.Errorf("%w (x.lock holds the lock)", ErrBusy), true},
 	} {
-		if got := ProvisionRetryable(tc.err); got != tc.want {
-			t.Errorf("ProvisionRetryable(%v) = %v, want %v", tc.err, got, tc.want)
+		if got := Retryable(tc.err); got != tc.want {
+			t.Errorf("Retryable(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }
@@ -129,7 +131,7 @@ func TestKeeperAppliesThenRechecksQuietly(t *testing.T) {
 }
 
 func TestKeeperRetriesWhatTimeMayCure(t *testing.T) {
-	p := newScriptedProvision(unreachable(), &SorceryError{Op: "GET", Kind: ErrARIFailed, Status: 503})
+	p := newScriptedProvision(unreachable(), &StoreError{Op: "GET", Kind: companion.ErrARIFailed, Status: 503})
 	k := startKeeper(t, p)
 	k.Use(configWithSorcery("bob"))
 	p.await(t, 3) // two failures, then success
@@ -141,7 +143,7 @@ func TestKeeperRetriesWhatTimeMayCure(t *testing.T) {
 }
 
 func TestKeeperWaitsAfterAPermanentFailure(t *testing.T) {
-	p := newScriptedProvision(&SorceryError{Op: "PUT", Kind: ErrSorceryReadOnly, Status: 403})
+	p := newScriptedProvision(&StoreError{Op: "PUT", Kind: ErrReadOnly, Status: 403})
 	k := startKeeper(t, p)
 	k.Use(configWithSorcery("bob"))
 	p.await(t, 1)
@@ -179,7 +181,7 @@ func TestKeeperTakesTheNewestConfiguration(t *testing.T) {
 func TestKeeperIgnoresAFileWithoutSorcery(t *testing.T) {
 	p := newScriptedProvision()
 	k := startKeeper(t, p)
-	k.Use(&Config{})
+	k.Use(&companion.Config{})
 	k.Recheck()
 	p.expectNoCall(t, 50*time.Millisecond)
 	k.Use(configWithSorcery("bob"))

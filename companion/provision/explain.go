@@ -1,21 +1,23 @@
-package companion
+package provision
 
 import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
-// ExplainProvisionError says what went wrong in Asterisk's terms and what
+// ExplainError says what went wrong in Asterisk's terms and what
 // to do about it. ariUser is the ARI user name, for messages about
 // credentials. Secrets are masked.
-func ExplainProvisionError(err error, ariUser string) string {
-	var pe *ProvisionError
-	var se *SorceryError
+func ExplainError(err error, ariUser string) string {
+	var pe *Error
+	var se *StoreError
 	if !errors.As(err, &se) {
 		return err.Error()
 	}
-	var step ProvisionStep
+	var step Step
 	if errors.As(err, &pe) {
 		step = pe.Step
 	}
@@ -23,16 +25,16 @@ func ExplainProvisionError(err error, ariUser string) string {
 	asterisk := fmt.Sprintf("%d %q", se.Status, se.Message)
 	var b strings.Builder
 	switch {
-	case errors.Is(se, ErrARIUnreachable):
+	case errors.Is(se, companion.ErrARIUnreachable):
 		fmt.Fprintf(&b, "no answer from ARI at %s: %v.\n", se.Where, se.Err)
 		b.WriteString("Check that Asterisk runs, that http.conf has enabled = yes with this bindaddr and bindport,\n" +
 			"and that ari.conf has enabled = yes; [ari] url must name that address and end in /ari.")
-	case errors.Is(se, ErrARIUnauthorized):
+	case errors.Is(se, companion.ErrARIUnauthorized):
 		fmt.Fprintf(&b, "ARI refused the credentials of user %q (%s).\n", ariUser, asterisk)
 		fmt.Fprintf(&b, "Check [ari] username and password against the [%s] section of ari.conf (type = user, password, password_format).", ariUser)
-	case errors.Is(se, ErrSorceryReadOnly):
+	case errors.Is(se, ErrReadOnly):
 		explainReadOnly(&b, se, ariUser)
-	case errors.Is(se, ErrSorceryRejected):
+	case errors.Is(se, ErrRejected):
 		fmt.Fprintf(&b, "Asterisk refused a field name or value of %s (%s).\n", key, asterisk)
 		if strings.Contains(se.Message, "failed field value validation") {
 			b.WriteString("Asterisk's message does not say which field: check each name and value against this\n" +
@@ -41,7 +43,7 @@ func ExplainProvisionError(err error, ariUser string) string {
 		if len(step.Send) > 0 {
 			b.WriteString("Fields sent: " + fieldsText(step.Send))
 		}
-	case errors.Is(se, ErrSorceryUnknownType):
+	case errors.Is(se, ErrUnknownType):
 		fmt.Fprintf(&b, "Asterisk does not know %s/%s (%s).\n", key.Class, key.Type, asterisk)
 		b.WriteString("Check class and type (identify and asterisk-publication are in class res_pjsip too),\n" +
 			"and that the module that provides the type is loaded.")
@@ -55,7 +57,7 @@ func ExplainProvisionError(err error, ariUser string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func explainReadOnly(b *strings.Builder, se *SorceryError, ariUser string) {
+func explainReadOnly(b *strings.Builder, se *StoreError, ariUser string) {
 	key := se.Key
 	asterisk := fmt.Sprintf("%d %q", se.Status, se.Message)
 	switch {

@@ -1,10 +1,12 @@
-package companion
+package provision
 
 import (
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
 // This file compares a value from the TOML file with the value ARI GET
@@ -195,7 +197,7 @@ func isCodecField(name string) bool { return name == "allow" || name == "disallo
 
 // desiredCodecs folds the object's allow/disallow fields, in file order,
 // into one list; ok is false when the object has neither.
-func desiredCodecs(fields []SorceryField) (l codecList, ok bool) {
+func desiredCodecs(fields []companion.SorceryField) (l codecList, ok bool) {
 	for _, f := range fields {
 		if !isCodecField(f.Name) {
 			continue
@@ -229,7 +231,7 @@ func desiredCodecs(fields []SorceryField) (l codecList, ok bool) {
 // startsWithReset reports whether the codec fields begin by clearing the
 // list (disallow=all or allow=!all), so that a PUT replaces the codec list
 // instead of adding to the existing one.
-func startsWithReset(fields []SorceryField) bool {
+func startsWithReset(fields []companion.SorceryField) bool {
 	for _, f := range fields {
 		if !isCodecField(f.Name) {
 			continue

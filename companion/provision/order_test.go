@@ -1,22 +1,24 @@
-package companion
+package provision
 
 import (
 	"slices"
 	"testing"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
-func sorceryObj(typ, id string, kv ...string) SorceryObject {
-	o := SorceryObject{Class: "res_pjsip", Type: typ, ID: id}
+func sorceryObj(typ, id string, kv ...string) companion.SorceryObject {
+	o := companion.SorceryObject{Class: "res_pjsip", Type: typ, ID: id}
 	for i := 0; i < len(kv); i += 2 {
-		o.Fields = append(o.Fields, SorceryField{Name: kv[i], Value: kv[i+1]})
+		o.Fields = append(o.Fields, companion.SorceryField{Name: kv[i], Value: kv[i+1]})
 	}
 	return o
 }
 
-func orderOf(objs []SorceryObject) ([]string, []SorceryKey) {
+func orderOf(objs []companion.SorceryObject) ([]string, []Key) {
 	nodes := make([]orderNode, len(objs))
 	for i, o := range objs {
-		nodes[i] = orderNode{key: o.Key(), refs: references(o.Type, o.Fields)}
+		nodes[i] = orderNode{key: keyOf(o), refs: references(o.Type, o.Fields)}
 	}
 	order, cycle := dependencyOrder(nodes)
 	var out []string
@@ -29,7 +31,7 @@ func orderOf(objs []SorceryObject) ([]string, []SorceryKey) {
 // Written in the worst order, the objects still go in the order PJSIP
 // needs: what an object names before it, identify after its endpoint.
 func TestDependencyOrder(t *testing.T) {
-	objs := []SorceryObject{
+	objs := []companion.SorceryObject{
 		sorceryObj("identify", "alice", "endpoint", "alice", "match", "192.0.2.1"),
 		sorceryObj("endpoint", "alice", "auth", "alice", "aors", "alice", "transport", "t-udp", "outbound_auth", "trunk"),
 		sorceryObj("registration", "trunk", "outbound_auth", "trunk"),
@@ -47,7 +49,7 @@ func TestDependencyOrder(t *testing.T) {
 }
 
 func TestDependencyOrderCycle(t *testing.T) {
-	objs := []SorceryObject{
+	objs := []companion.SorceryObject{
 		sorceryObj("asterisk-publication", "p", "devicestate_publish", "x"),
 		sorceryObj("outbound-publish", "x", "outbound_auth", "a"),
 		sorceryObj("auth", "a"),
@@ -63,7 +65,7 @@ func TestDependencyOrderCycle(t *testing.T) {
 	// a cycle must not lose objects.
 	refFields["identify"]["endpoint"] = "identify"
 	defer func() { refFields["identify"]["endpoint"] = "endpoint" }()
-	got, cycle = orderOf([]SorceryObject{sorceryObj("identify", "a", "endpoint", "b"), sorceryObj("identify", "b", "endpoint", "a"), sorceryObj("auth", "z")})
+	got, cycle = orderOf([]companion.SorceryObject{sorceryObj("identify", "a", "endpoint", "b"), sorceryObj("identify", "b", "endpoint", "a"), sorceryObj("auth", "z")})
 	if len(got) != 3 || got[0] != "auth/z" || len(cycle) != 2 {
 		t.Errorf("order %v cycle %v", got, cycle)
 	}

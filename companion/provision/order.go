@@ -1,8 +1,10 @@
-package companion
+package provision
 
 import (
 	"slices"
 	"strings"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
 // PJSIP looks objects up by name when a request arrives: an endpoint whose
@@ -39,7 +41,7 @@ var refFields = map[string]map[string]string{
 type objectRef struct{ Type, ID string }
 
 // references lists the objects named by fields of an object of type typ.
-func references(typ string, fields []SorceryField) []objectRef {
+func references(typ string, fields []companion.SorceryField) []objectRef {
 	var refs []objectRef
 	for _, f := range fields {
 		target, ok := refFields[typ][f.Name]
@@ -55,7 +57,7 @@ func references(typ string, fields []SorceryField) []objectRef {
 
 // orderNode is one object to order.
 type orderNode struct {
-	key  SorceryKey
+	key  Key
 	refs []objectRef
 }
 
@@ -64,7 +66,7 @@ type orderNode struct {
 // rank goes first, then the earlier one. References to objects not among
 // nodes are ignored (they may live in pjsip.conf). Nodes caught in a cycle
 // follow in rank order and are returned in cycle.
-func dependencyOrder(nodes []orderNode) (order []int, cycle []SorceryKey) {
+func dependencyOrder(nodes []orderNode) (order []int, cycle []Key) {
 	index := map[objectRef]int{}
 	for i, n := range nodes {
 		index[objectRef{n.key.Type, n.key.ID}] = i
@@ -118,7 +120,7 @@ func dependencyOrder(nodes []orderNode) (order []int, cycle []SorceryKey) {
 }
 
 // keyList joins keys for messages.
-func keyList(keys []SorceryKey) string {
+func keyList(keys []Key) string {
 	s := make([]string, len(keys))
 	for i, k := range keys {
 		s[i] = k.String()

@@ -1,4 +1,4 @@
-package companion
+package config
 
 import (
 	"errors"
@@ -16,61 +16,29 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
-// ConfigError is one problem in a configuration file. Warnings use the same
-// type. Messages never contain secret values.
-type ConfigError struct {
-	File string
-	Line int    // 1-based; 0 when the problem has no line (a missing section)
-	Key  string // full dotted key, e.g. `peer "instance2".publish.server_uri`; empty for syntax errors
-	Msg  string
-}
-
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Key != "" {
-		b.WriteString(e.Key + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// ConfigErrors is every problem found in a file, sorted by line.
-type ConfigErrors []*ConfigError
-
-func (es ConfigErrors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// LoadConfig reads and validates the TOML file at path. On validation
+// Load reads and validates the TOML file at path. On validation
 // problems it returns ConfigErrors listing all of them, together with the
 // partly filled Config, whose Warnings are still worth showing.
-func LoadConfig(path string) (*Config, error) {
+func Load(path string) (*companion.Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return ParseConfig(path, data)
+	return Parse(path, data)
 }
 
-// ParseConfig validates data as the contents of file. file is used in
+// Parse validates data as the contents of file. file is used in
 // messages, and relative secret and certificate paths are read relative to
 // its directory (not the working directory, which a service manager sets to
 // something arbitrary).
-func ParseConfig(file string, data []byte) (*Config, error) {
+func Parse(file string, data []byte) (*companion.Config, error) {
 	var root map[string]any
 	if _, err := toml.Decode(string(data), &root); err != nil {
-		return nil, ConfigErrors{syntaxError(file, err)}
+		return nil, companion.ConfigErrors{syntaxError(file, err)}
 	}
 	l := &loader{file: file, dir: filepath.Dir(file), idx: indexLines(string(data))}
 	cfg := l.load(root)
@@ -83,19 +51,19 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-func sortByLine(es []*ConfigError) {
+func sortByLine(es []*companion.ConfigError) {
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 }
 
 // syntaxError turns a TOML parse error into a message that repeats nothing
 // of the input: toml's messages quote the offending text, which may be a
 // secret on a line missing its quotes.
-func syntaxError(file string, err error) *ConfigError {
+func syntaxError(file string, err error) *companion.ConfigError {
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {
-		return &ConfigError{File: file, Msg: "TOML syntax error"}
+		return &companion.ConfigError{File: file, Msg: "TOML syntax error"}
 	}
-	return &ConfigError{File: file, Line: pe.Position.Line, Msg: "TOML syntax error: " + describeParseError(pe.Message)}
+	return &companion.ConfigError{File: file, Line: pe.Position.Line, Msg: "TOML syntax error: " + describeParseError(pe.Message)}
 }
 
 // describeParseError maps toml's messages (lex.go, parse.go of v1.6.0) to
@@ -154,18 +122,18 @@ type loader struct {
 	file  string
 	dir   string
 	idx   *lineIndex
-	errs  ConfigErrors
-	warns []*ConfigError
+	errs  companion.ConfigErrors
+	warns []*companion.ConfigError
 
 	eidAuto bool // eid absent or "auto", as opposed to invalid
 }
 
 func (l *loader) errorf(line int, key, format string, args ...any) {
-	l.errs = append(l.errs, &ConfigError{File: l.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	l.errs = append(l.errs, &companion.ConfigError{File: l.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (l *loader) warnf(line int, key, format string, args ...any) {
-	l.warns = append(l.warns, &ConfigError{File: l.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	l.warns = append(l.warns, &companion.ConfigError{File: l.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 // section is one TOML table being validated.
@@ -416,7 +384,7 @@ func editDistance(a, b string) int {
 }
 
 // secret reads one of base, base_env, base_file.
-func (s *section) secret(base string) (sec Secret, set bool) {
+func (s *section) secret(base string) (sec companion.Secret, set bool) {
 	keys := []string{base, base + "_env", base + "_file"}
 	var present []string
 	for _, k := range keys {
@@ -425,7 +393,7 @@ func (s *section) secret(base string) (sec Secret, set bool) {
 		}
 	}
 	if len(present) == 0 {
-		return Secret{}, false
+		return companion.Secret{}, false
 	}
 	if len(present) > 1 {
 		last := present[0]
@@ -435,12 +403,12 @@ func (s *section) secret(base string) (sec Secret, set bool) {
 			}
 		}
 		s.errorf(last, "set only one of %s, %s_env or %s_file (found %s)", base, base, base, strings.Join(present, " and "))
-		return Secret{}, true
+		return companion.Secret{}, true
 	}
 	k := present[0]
 	v, ok := s.str(k)
 	if !ok {
-		return Secret{}, true
+		return companion.Secret{}, true
 	}
 	return s.readSecret(k, strings.TrimPrefix(k, base), v)
 }
@@ -449,18 +417,18 @@ func (s *section) secret(base string) (sec Secret, set bool) {
 // the name of an environment variable ("_env") or a file path ("_file").
 // Errors never repeat v: a secret typed where its variable name or path
 // belongs must not end up in a log.
-func (s *section) readSecret(k, source, v string) (Secret, bool) {
+func (s *section) readSecret(k, source, v string) (companion.Secret, bool) {
 	switch source {
 	case "":
 		if v == "" {
 			s.errorf(k, "is empty")
-			return Secret{}, true
+			return companion.Secret{}, true
 		}
-		return NewSecret(v, "inline"), true
+		return companion.NewSecret(v, "inline"), true
 	case "_env":
 		if !isEnvName(v) {
 			s.errorf(k, "is not an environment variable name (letters, digits and _, not starting with a digit); the value itself is not repeated here")
-			return Secret{}, true
+			return companion.Secret{}, true
 		}
 		val, ok := os.LookupEnv(v)
 		switch {
@@ -469,19 +437,19 @@ func (s *section) readSecret(k, source, v string) (Secret, bool) {
 		case val == "":
 			s.errorf(k, "the environment variable named here is empty")
 		default:
-			return NewSecret(val, "env "+v), true
+			return companion.NewSecret(val, "env "+v), true
 		}
-		return Secret{}, true
+		return companion.Secret{}, true
 	default:
 		if v == "" {
 			s.errorf(k, "names no file")
-			return Secret{}, true
+			return companion.Secret{}, true
 		}
 		path := s.l.resolve(v)
 		data, err := readSecretFile(path)
 		if err != nil {
 			s.errorf(k, "cannot read the file named here: %s", reason(err))
-			return Secret{}, true
+			return companion.Secret{}, true
 		}
 		val := string(data)
 		if strings.HasSuffix(val, "\r\n") {
@@ -491,12 +459,12 @@ func (s *section) readSecret(k, source, v string) (Secret, bool) {
 		}
 		if val == "" {
 			s.errorf(k, "file %s is empty", path)
-			return Secret{}, true
+			return companion.Secret{}, true
 		}
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
 			s.warnf(k, "file %s is readable by every user of this host (chmod o-r)", path)
 		}
-		return NewSecret(val, "file "+path), true
+		return companion.NewSecret(val, "file "+path), true
 	}
 }
 
@@ -514,12 +482,12 @@ func isEnvName(v string) bool {
 
 // credentials reads a username with its password (or secret): both or
 // neither, or both when required.
-func (s *section) credentials(userKey, base string, required bool) (string, Secret) {
+func (s *section) credentials(userKey, base string, required bool) (string, companion.Secret) {
 	user, hasUser := s.str(userKey)
 	sec, hasSec := s.secret(base)
 	if hasUser && user == "" {
 		s.errorf(userKey, "is empty")
-		return "", Secret{}
+		return "", companion.Secret{}
 	}
 	switch {
 	case required && !s.has(userKey):
@@ -583,20 +551,20 @@ func reason(err error) string {
 	return err.Error()
 }
 
-func (s *section) filter(k string) Filter {
+func (s *section) filter(k string) companion.Filter {
 	p, ok := s.str(k)
 	if !ok {
-		return Filter{}
+		return companion.Filter{}
 	}
-	f, err := CompileFilter(p)
+	f, err := companion.CompileFilter(p)
 	if err != nil {
 		s.errorf(k, "%v", err)
 	}
 	return f
 }
 
-func (l *loader) load(root map[string]any) *Config {
-	cfg := &Config{File: l.file}
+func (l *loader) load(root map[string]any) *companion.Config {
+	cfg := &companion.Config{File: l.file}
 	rs := &section{l: l, m: root, known: []string{"companion", "ami", "ari", "apply", "peer", "sorcery"}}
 	rs.checkKnown()
 
@@ -626,7 +594,7 @@ func (l *loader) load(root map[string]any) *Config {
 	return cfg
 }
 
-func (l *loader) node(s *section, n *NodeConfig) {
+func (l *loader) node(s *section, n *companion.NodeConfig) {
 	s.checkKnown()
 	if s.require("name") {
 		if name, ok := s.str("name"); ok {
@@ -639,7 +607,7 @@ func (l *loader) node(s *section, n *NodeConfig) {
 	v, ok := s.str("eid")
 	l.eidAuto = !s.has("eid") || v == "auto"
 	if ok && v != "auto" {
-		eid, err := ParseEntityID(v)
+		eid, err := companion.ParseEntityID(v)
 		switch {
 		case err != nil:
 			s.errorf("eid", "want \"auto\" or six hex byte pairs such as \"02:42:ac:11:00:02\"")
@@ -703,32 +671,32 @@ func (l *loader) node(s *section, n *NodeConfig) {
 }
 
 // parseListener reads "udp://host:port", "tcp://..." or "tls://...".
-func parseListener(v string) (Listener, error) {
+func parseListener(v string) (companion.Listener, error) {
 	const want = "want udp://host:port, tcp://host:port or tls://host:port"
 	scheme, hp, ok := strings.Cut(v, "://")
 	if !ok {
-		return Listener{}, fmt.Errorf("%q: %s", v, want)
+		return companion.Listener{}, fmt.Errorf("%q: %s", v, want)
 	}
 	switch scheme {
 	case "udp", "tcp", "tls":
 	default:
-		return Listener{}, fmt.Errorf("%q: transport must be udp, tcp or tls", v)
+		return companion.Listener{}, fmt.Errorf("%q: transport must be udp, tcp or tls", v)
 	}
-	host, port, err := splitHostPort(hp)
+	host, port, err := companion.ParseHostPort(hp)
 	if err != nil {
-		return Listener{}, fmt.Errorf("%q: %v", v, err)
+		return companion.Listener{}, fmt.Errorf("%q: %v", v, err)
 	}
 	if port == 0 {
-		return Listener{}, fmt.Errorf("%q: port required (%s)", v, want)
+		return companion.Listener{}, fmt.Errorf("%q: port required (%s)", v, want)
 	}
-	return Listener{Transport: scheme, Host: host, Port: port}, nil
+	return companion.Listener{Transport: scheme, Host: host, Port: port}, nil
 }
 
-func (l *loader) ami(s *section) *AMIConfig {
+func (l *loader) ami(s *section) *companion.AMIConfig {
 	s.checkKnown()
-	a := &AMIConfig{Address: DefaultAMIAddress, ReconnectInterval: DefaultAMIReconnectInterval, ActionTimeout: DefaultAMIActionTimeout}
+	a := &companion.AMIConfig{Address: companion.DefaultAMIAddress, ReconnectInterval: companion.DefaultAMIReconnectInterval, ActionTimeout: companion.DefaultAMIActionTimeout}
 	if v, ok := s.str("address"); ok {
-		if _, port, err := splitHostPort(v); err != nil || port == 0 {
+		if _, port, err := companion.ParseHostPort(v); err != nil || port == 0 {
 			s.errorf("address", "want host:port, e.g. \"127.0.0.1:5038\"")
 		} else {
 			a.Address = v
@@ -744,9 +712,9 @@ func (l *loader) ami(s *section) *AMIConfig {
 	return a
 }
 
-func (l *loader) ari(s *section) *ARIConfig {
+func (l *loader) ari(s *section) *companion.ARIConfig {
 	s.checkKnown()
-	a := &ARIConfig{URL: DefaultARIURL, Timeout: DefaultARITimeout, StateFile: DefaultProvisionStateFile}
+	a := &companion.ARIConfig{URL: companion.DefaultARIURL, Timeout: companion.DefaultARITimeout, StateFile: companion.DefaultProvisionStateFile}
 	if v, ok := s.str("url"); ok {
 		// url.Parse errors quote the input, which could hold credentials.
 		u, err := url.Parse(v)
@@ -803,41 +771,41 @@ func (s *section) duration(k string) (time.Duration, bool) {
 	return 0, false
 }
 
-func (l *loader) apply(s *section, a *ApplyConfig) {
+func (l *loader) apply(s *section, a *companion.ApplyConfig) {
 	s.checkKnown()
-	mode := func(k string) ApplyMode {
+	mode := func(k string) companion.ApplyMode {
 		v, ok := s.str(k)
 		if !ok {
-			return ApplyAMI
+			return companion.ApplyAMI
 		}
-		switch m := ApplyMode(v); m {
-		case ApplyAMI, ApplyARI, ApplyNone:
+		switch m := companion.ApplyMode(v); m {
+		case companion.ApplyAMI, companion.ApplyARI, companion.ApplyNone:
 			return m
 		}
 		s.errorf(k, "must be \"ami\", \"ari\" or \"none\"")
-		return ApplyAMI
+		return companion.ApplyAMI
 	}
 	a.DeviceState = mode("device_state")
 	a.MailboxState = mode("mailbox_state")
-	a.ClearDeviceState = Unavailable
+	a.ClearDeviceState = companion.Unavailable
 	if v, ok := s.str("device_clear_state"); ok {
-		if st, known := ParseDeviceState(v); known {
+		if st, known := companion.ParseDeviceState(v); known {
 			a.ClearDeviceState = st
 		} else {
 			s.errorf("device_clear_state", "want a device state such as \"UNAVAILABLE\" or \"NOT_INUSE\"")
 		}
 	}
 	switch a.DeviceState {
-	case ApplyAMI:
-		a.DeviceName = DefaultAMIDeviceName
-	case ApplyARI:
-		a.DeviceName = DefaultARIDeviceName
+	case companion.ApplyAMI:
+		a.DeviceName = companion.DefaultAMIDeviceName
+	case companion.ApplyARI:
+		a.DeviceName = companion.DefaultARIDeviceName
 	}
 	v, ok := s.str("device_name")
 	if !ok {
 		return
 	}
-	if a.DeviceState == ApplyNone {
+	if a.DeviceState == companion.ApplyNone {
 		s.warnf("device_name", "unused: apply.device_state is \"none\"")
 		return
 	}
@@ -845,12 +813,12 @@ func (l *loader) apply(s *section, a *ApplyConfig) {
 		s.errorf("device_name", "%v", err)
 		return
 	}
-	a.DeviceName = DeviceNameTemplate(v)
+	a.DeviceName = companion.DeviceNameTemplate(v)
 }
 
-func checkDeviceName(t string, mode ApplyMode) error {
+func checkDeviceName(t string, mode companion.ApplyMode) error {
 	prefix, why := "Custom:", "AMI can set only Custom: devices"
-	if mode == ApplyARI {
+	if mode == companion.ApplyARI {
 		prefix, why = "Stasis:", "ARI can set only Stasis: devices"
 	}
 	if !strings.HasPrefix(t, prefix) {
@@ -888,12 +856,12 @@ var publishKeys = []string{"server_uri", "device_state", "mailbox_state", "devic
 var acceptKeys = []string{"resource", "match", "username", "password", "password_env", "password_file",
 	"device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter", "refresh"}
 
-func (l *loader) peers(rs *section, peers []map[string]any, cfg *Config) {
+func (l *loader) peers(rs *section, peers []map[string]any, cfg *companion.Config) {
 	names := map[string]int{}     // name -> line
 	resources := map[string]int{} // resource -> line
 	for i, m := range peers {
 		ps := &section{l: l, m: m, path: []string{"peer", elem(i)}, name: fmt.Sprintf("peer[%d]", i+1), known: peerKeys}
-		var p PeerConfig
+		var p companion.PeerConfig
 		if ps.require("name") {
 			if name, ok := ps.str("name"); ok {
 				switch {
@@ -937,12 +905,12 @@ func (l *loader) peers(rs *section, peers []map[string]any, cfg *Config) {
 	}
 }
 
-func (l *loader) publish(s *section) *PublishConfig {
+func (l *loader) publish(s *section) *companion.PublishConfig {
 	s.checkKnown()
-	p := &PublishConfig{Expiration: DefaultPublishExpiration}
+	p := &companion.PublishConfig{Expiration: companion.DefaultPublishExpiration}
 	if s.require("server_uri") {
 		if v, ok := s.str("server_uri"); ok {
-			u, err := ParseSIPURI(v)
+			u, err := companion.ParseSIPURI(v)
 			switch {
 			case err != nil:
 				s.errorf("server_uri", "%v", err)
@@ -960,7 +928,7 @@ func (l *loader) publish(s *section) *PublishConfig {
 	p.FromURI, p.ToURI = p.ServerURI.Identity(), p.ServerURI.Identity()
 	for _, k := range []string{"from_uri", "to_uri"} {
 		if v, ok := s.str(k); ok {
-			u, err := ParseSIPURI(v)
+			u, err := companion.ParseSIPURI(v)
 			if err != nil {
 				s.errorf(k, "%v", err)
 				continue
@@ -1013,15 +981,15 @@ func warnIdleFilter(s *section, on bool, k string) {
 	}
 }
 
-func (l *loader) accept(s *section, peer string, hasPublish bool) *AcceptConfig {
+func (l *loader) accept(s *section, peer string, hasPublish bool) *companion.AcceptConfig {
 	s.checkKnown()
-	a := &AcceptConfig{Resource: peer}
+	a := &companion.AcceptConfig{Resource: peer}
 	if v, ok := s.str("resource"); ok {
-		if !validURIUser(v) {
+		if !companion.ValidURIUser(v) {
 			s.errorf("resource", "must be a valid SIP URI user part (letters, digits, - _ . ! ~ * ' ( ) and %%HH)")
 		}
 		a.Resource = v
-	} else if !s.has("resource") && peer != "" && !validURIUser(peer) {
+	} else if !s.has("resource") && peer != "" && !companion.ValidURIUser(peer) {
 		s.errorf("resource", "defaults to the peer name, which is not a valid SIP URI user part: set resource")
 	}
 	if list, ok := s.strings("match"); ok {
@@ -1087,13 +1055,13 @@ func parseMatch(v string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-func (l *loader) sorcery(objs []map[string]any, cfg *Config) {
+func (l *loader) sorcery(objs []map[string]any, cfg *companion.Config) {
 	seen := map[string]int{}
 	for i, m := range objs {
 		s := &section{l: l, m: m, path: []string{"sorcery", elem(i)}, name: fmt.Sprintf("sorcery[%d]", i+1),
 			known: []string{"class", "type", "id", "fields"}}
 		s.checkKnown()
-		o := SorceryObject{Line: s.header()}
+		o := companion.SorceryObject{Line: s.header()}
 		good := true
 		for _, k := range []string{"class", "type", "id"} {
 			if !s.require(k) {
@@ -1137,7 +1105,7 @@ func (l *loader) sorcery(objs []map[string]any, cfg *Config) {
 	}
 }
 
-func (l *loader) sorceryFields(s *section) []SorceryField {
+func (l *loader) sorceryFields(s *section) []companion.SorceryField {
 	order := append([]string(nil), s.l.idx.keys(s.path...)...)
 	var rest []string
 	for k := range s.m {
@@ -1146,7 +1114,7 @@ func (l *loader) sorceryFields(s *section) []SorceryField {
 		}
 	}
 	sort.Strings(rest)
-	var out []SorceryField
+	var out []companion.SorceryField
 	for _, k := range append(order, rest...) {
 		v, ok := s.m[k]
 		if !ok {
@@ -1175,20 +1143,20 @@ func (l *loader) sorceryFields(s *section) []SorceryField {
 			if !ok {
 				continue
 			}
-			out = append(out, SorceryField{Name: k, Value: sec.Reveal(), secret: true})
+			out = append(out, companion.SecretSorceryField(k, sec.Reveal()))
 			continue
 		default:
 			s.errorf(k, "must be a string, integer or boolean, not %s", tomlType(v))
 			continue
 		}
-		out = append(out, SorceryField{Name: k, Value: val})
+		out = append(out, companion.SorceryField{Name: k, Value: val})
 	}
 	return out
 }
 
 // fieldSecret reads a field given as { env = "NAME" } or { file = "PATH" },
 // for passwords that should not be written into the configuration file.
-func (s *section) fieldSecret(k string, m map[string]any) (Secret, bool) {
+func (s *section) fieldSecret(k string, m map[string]any) (companion.Secret, bool) {
 	if len(m) == 1 {
 		for source, v := range m {
 			str, isString := v.(string)
@@ -1200,7 +1168,7 @@ func (s *section) fieldSecret(k string, m map[string]any) (Secret, bool) {
 		}
 	}
 	s.errorf(k, "must be a string, integer, boolean, { env = \"NAME\" } or { file = \"PATH\" }")
-	return Secret{}, false
+	return companion.Secret{}, false
 }
 
 // checkPathSegment allows only RFC 3986 unreserved characters: the ARI
@@ -1220,7 +1188,7 @@ func checkPathSegment(v string) error {
 }
 
 // crossCheck finds problems that span sections.
-func (l *loader) crossCheck(rs *section, apply *section, cfg *Config) {
+func (l *loader) crossCheck(rs *section, apply *section, cfg *companion.Config) {
 	node := &section{l: l, m: map[string]any{}, path: []string{"companion"}, name: "companion"}
 	if m, ok := rs.m["companion"].(map[string]any); ok {
 		node.m = m
@@ -1261,11 +1229,11 @@ func (l *loader) crossCheck(rs *section, apply *section, cfg *Config) {
 		for i, p := range cfg.Peers {
 			for _, k := range []struct {
 				on   bool
-				mode ApplyMode
+				mode companion.ApplyMode
 				key  string
 			}{{p.Accept != nil && p.Accept.DeviceState, cfg.Apply.DeviceState, "device_state"},
 				{p.Accept != nil && p.Accept.MailboxState, cfg.Apply.MailboxState, "mailbox_state"}} {
-				if k.on && k.mode == ApplyAMI {
+				if k.on && k.mode == companion.ApplyAMI {
 					l.errorf(l.idx.line("peer", elem(i), "accept", k.key), peerLabel(p, i)+".accept."+k.key,
 						"applying it through AMI (apply.%s = \"ami\", the default) needs an [ami] section", k.key)
 					break needAMI
@@ -1273,19 +1241,19 @@ func (l *loader) crossCheck(rs *section, apply *section, cfg *Config) {
 			}
 		}
 	}
-	if acceptsDevice && cfg.Apply.DeviceState == ApplyNone {
+	if acceptsDevice && cfg.Apply.DeviceState == companion.ApplyNone {
 		apply.warnf("device_state", "is \"none\": device states accepted from peers are dropped")
 	}
-	if acceptsMailbox && cfg.Apply.MailboxState == ApplyNone {
+	if acceptsMailbox && cfg.Apply.MailboxState == companion.ApplyNone {
 		apply.warnf("mailbox_state", "is \"none\": mailbox states accepted from peers are dropped")
 	}
 	// Asterisk cuts device names at 79 characters.
-	if cfg.Apply.DeviceState != ApplyNone {
+	if cfg.Apply.DeviceState != companion.ApplyNone {
 		for _, p := range cfg.Peers {
 			if p.Accept == nil || !p.Accept.DeviceState {
 				continue
 			}
-			fixed := len(cfg.Apply.DeviceName.Expand("", p.Name, EntityID{}))
+			fixed := len(cfg.Apply.DeviceName.Expand("", p.Name, companion.EntityID{}))
 			if fixed >= maxDeviceNameLen {
 				apply.errorf("device_name", "leaves no room for the device name for peer %q (Asterisk cuts device names at %d characters)", p.Name, maxDeviceNameLen)
 				break
@@ -1296,7 +1264,7 @@ func (l *loader) crossCheck(rs *section, apply *section, cfg *Config) {
 
 const maxDeviceNameLen = 79
 
-func peerLabel(p PeerConfig, i int) string {
+func peerLabel(p companion.PeerConfig, i int) string {
 	if p.Name != "" {
 		return fmt.Sprintf("peer %q", p.Name)
 	}

@@ -1,4 +1,4 @@
-package companion
+package provision
 
 import (
 	"encoding/json"
@@ -10,21 +10,21 @@ import (
 	"slices"
 )
 
-// ProvisionState is the state file: which sorcery objects provisioning has
+// State is the state file: which sorcery objects provisioning has
 // applied, so that --prune knows what it may delete (ARI cannot list
 // dynamic objects). It holds names only, never values: no secret lands on
 // disk. A missing file is an empty record, so losing it can only make
 // prune delete less, never more.
-type ProvisionState struct {
-	Version int               `json:"version"`
-	Target  string            `json:"ari_url"` // the Asterisk the objects live on
-	Objects []ProvisionRecord `json:"objects"`
+type State struct {
+	Version int      `json:"version"`
+	Target  string   `json:"ari_url"` // the Asterisk the objects live on
+	Objects []Record `json:"objects"`
 }
 
-// ProvisionRecord is one applied object and the field names last sent, so
+// Record is one applied object and the field names last sent, so
 // that a field removed from the file can be noticed (Asterisk keeps a
 // field's value until the object is re-created).
-type ProvisionRecord struct {
+type Record struct {
 	Class  string   `json:"class"`
 	Type   string   `json:"type"`
 	ID     string   `json:"id"`
@@ -32,33 +32,33 @@ type ProvisionRecord struct {
 }
 
 // Key returns the record's object key.
-func (r ProvisionRecord) Key() SorceryKey { return SorceryKey{r.Class, r.Type, r.ID} }
+func (r Record) Key() Key { return Key{r.Class, r.Type, r.ID} }
 
-const provisionStateVersion = 1
+const stateVersion = 1
 
-// LoadProvisionState reads the state file. A file that does not exist is
+// LoadState reads the state file. A file that does not exist is
 // an empty state; a file that cannot be read or parsed is an error (it is
 // not silently replaced: it may be the only record of what to prune).
-func LoadProvisionState(path string) (*ProvisionState, error) {
+func LoadState(path string) (*State, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &ProvisionState{Version: provisionStateVersion}, nil
+		return &State{Version: stateVersion}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state file: %w", err)
 	}
-	var s ProvisionState
+	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("state file %s is not valid JSON (%v): move it away to start a new record", path, err)
 	}
-	if s.Version != provisionStateVersion {
-		return nil, fmt.Errorf("state file %s has version %d, this companion reads version %d", path, s.Version, provisionStateVersion)
+	if s.Version != stateVersion {
+		return nil, fmt.Errorf("state file %s has version %d, this companion reads version %d", path, s.Version, stateVersion)
 	}
 	return &s, nil
 }
 
 // record returns the record of key, or nil.
-func (s *ProvisionState) record(key SorceryKey) *ProvisionRecord {
+func (s *State) record(key Key) *Record {
 	for i := range s.Objects {
 		if s.Objects[i].Key() == key {
 			return &s.Objects[i]
@@ -69,7 +69,7 @@ func (s *ProvisionState) record(key SorceryKey) *ProvisionRecord {
 
 // set records key with the given field names; it reports whether anything
 // changed.
-func (s *ProvisionState) set(key SorceryKey, fields []string) bool {
+func (s *State) set(key Key, fields []string) bool {
 	if r := s.record(key); r != nil {
 		if slices.Equal(r.Fields, fields) {
 			return false
@@ -77,20 +77,20 @@ func (s *ProvisionState) set(key SorceryKey, fields []string) bool {
 		r.Fields = fields
 		return true
 	}
-	s.Objects = append(s.Objects, ProvisionRecord{Class: key.Class, Type: key.Type, ID: key.ID, Fields: fields})
+	s.Objects = append(s.Objects, Record{Class: key.Class, Type: key.Type, ID: key.ID, Fields: fields})
 	return true
 }
 
 // forget drops key's record; it reports whether there was one.
-func (s *ProvisionState) forget(key SorceryKey) bool {
+func (s *State) forget(key Key) bool {
 	n := len(s.Objects)
-	s.Objects = slices.DeleteFunc(s.Objects, func(r ProvisionRecord) bool { return r.Key() == key })
+	s.Objects = slices.DeleteFunc(s.Objects, func(r Record) bool { return r.Key() == key })
 	return len(s.Objects) != n
 }
 
-func (s *ProvisionState) clone() *ProvisionState {
+func (s *State) clone() *State {
 	c := *s
-	c.Objects = make([]ProvisionRecord, len(s.Objects))
+	c.Objects = make([]Record, len(s.Objects))
 	for i, r := range s.Objects {
 		r.Fields = slices.Clone(r.Fields)
 		c.Objects[i] = r
@@ -101,8 +101,8 @@ func (s *ProvisionState) clone() *ProvisionState {
 // Save writes the state atomically: a temporary file in the same folder,
 // fsync, rename over the old one, fsync of the folder. A crash leaves
 // either the old file or the new one, never a torn one.
-func (s *ProvisionState) Save(path string) (err error) {
-	s.Version = provisionStateVersion
+func (s *State) Save(path string) (err error) {
+	s.Version = stateVersion
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

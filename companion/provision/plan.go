@@ -1,4 +1,4 @@
-package companion
+package provision
 
 import (
 	"context"
@@ -6,21 +6,23 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
 // Provisioner brings Asterisk's sorcery objects to match [[sorcery]], like
 // terraform plan/apply: Plan reads and compares, Apply performs the plan.
 type Provisioner struct {
-	Store     SorceryStore
-	StateFile string // the record of applied objects (see ProvisionState)
+	Store     Store
+	StateFile string // the record of applied objects (see State)
 	Target    string // the ARI URL, recorded in the state file and shown in messages
 }
 
-// ProvisionAction is what a step does to one object.
-type ProvisionAction uint8
+// Action is what a step does to one object.
+type Action uint8
 
 const (
-	ActionUnchanged ProvisionAction = iota
+	ActionUnchanged Action = iota
 	ActionCreate
 	ActionUpdate
 	ActionReplace // DELETE then PUT: a field that accumulates changed, or a field was removed
@@ -30,7 +32,7 @@ const (
 
 var actionNames = [...]string{"unchanged", "create", "update", "replace", "delete", "forget"}
 
-func (a ProvisionAction) String() string { return actionNames[a] }
+func (a Action) String() string { return actionNames[a] }
 
 // FieldChange is one difference between the file and Asterisk.
 type FieldChange struct {
@@ -41,47 +43,47 @@ type FieldChange struct {
 	Removed   bool   // in the state record, no longer in the file
 }
 
-// ProvisionStep is the plan for one object.
-type ProvisionStep struct {
-	Key      SorceryKey
-	Action   ProvisionAction
-	Object   *SorceryObject // the file's object; nil for Delete and Forget
-	Changes  []FieldChange  // Update, Replace
-	Send     []SorceryField // the PUT body of Create, Update, Replace
-	Reasons  []string       // why Replace, Delete or Forget
+// Step is the plan for one object.
+type Step struct {
+	Key      Key
+	Action   Action
+	Object   *companion.SorceryObject // the file's object; nil for Delete and Forget
+	Changes  []FieldChange            // Update, Replace
+	Send     []companion.SorceryField // the PUT body of Create, Update, Replace
+	Reasons  []string                 // why Replace, Delete or Forget
 	Warnings []string
 }
 
-// ProvisionPlan is the ordered list of steps: the file's objects in
+// Plan is the ordered list of steps: the file's objects in
 // dependency order (auth and aor before the endpoint that names them,
 // identify after its endpoint), then the deletions of --prune in reverse
 // dependency order.
-type ProvisionPlan struct {
+type Plan struct {
 	Target    string
 	StateFile string
 	Prune     bool
-	Steps     []ProvisionStep
+	Steps     []Step
 	Warnings  []string
-	Orphans   []SorceryKey // recorded, not in the file, not pruned (no --prune)
+	Orphans   []Key // recorded, not in the file, not pruned (no --prune)
 
-	state    *ProvisionState // the record as loaded; nil when unusable
-	stateErr error           // why the record cannot be read
+	state    *State // the record as loaded; nil when unusable
+	stateErr error  // why the record cannot be read
 }
 
 // Plan reads every object of objs (and, with prune, every recorded object
 // that is no longer in objs) and decides what to do. It changes nothing.
-// A read that fails stops planning with a *ProvisionError.
-func (p *Provisioner) Plan(ctx context.Context, objs []SorceryObject, prune bool) (*ProvisionPlan, error) {
-	plan := &ProvisionPlan{Target: p.Target, StateFile: p.StateFile, Prune: prune}
-	state, err := LoadProvisionState(p.StateFile)
+// A read that fails stops planning with a *Error.
+func (p *Provisioner) Plan(ctx context.Context, objs []companion.SorceryObject, prune bool) (*Plan, error) {
+	plan := &Plan{Target: p.Target, StateFile: p.StateFile, Prune: prune}
+	state, err := LoadState(p.StateFile)
 	switch {
 	case err != nil:
 		plan.stateErr = err
 		plan.Warnings = append(plan.Warnings, err.Error()+"; nothing is pruned and apply refuses to run until it is fixed")
-		state = &ProvisionState{Version: provisionStateVersion}
+		state = &State{Version: stateVersion}
 	case state.Target != "" && state.Target != p.Target:
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf("the state file records objects applied to %s, not %s: they are not pruned, and apply starts a new record", state.Target, p.Target))
-		plan.state = &ProvisionState{Version: provisionStateVersion}
+		plan.state = &State{Version: stateVersion}
 		state = plan.state
 	default:
 		plan.state = state
@@ -89,31 +91,31 @@ func (p *Provisioner) Plan(ctx context.Context, objs []SorceryObject, prune bool
 
 	nodes := make([]orderNode, len(objs))
 	for i, o := range objs {
-		nodes[i] = orderNode{key: o.Key(), refs: references(o.Type, o.Fields)}
+		nodes[i] = orderNode{key: keyOf(o), refs: references(o.Type, o.Fields)}
 	}
 	order, cycle := dependencyOrder(nodes)
 	if len(cycle) > 0 {
 		plan.Warnings = append(plan.Warnings, "these objects name each other in a circle, so they go in type order: "+keyList(cycle))
 	}
-	inFile := map[SorceryKey]bool{}
+	inFile := map[Key]bool{}
 	for _, i := range order {
 		o := &objs[i]
-		inFile[o.Key()] = true
-		have, err := p.Store.Get(ctx, o.Key())
-		var step ProvisionStep
+		inFile[keyOf(*o)] = true
+		have, err := p.Store.Get(ctx, keyOf(*o))
+		var step Step
 		switch {
-		case errors.Is(err, ErrSorceryNotFound):
-			step = ProvisionStep{Key: o.Key(), Action: ActionCreate, Object: o, Send: o.Fields}
+		case errors.Is(err, ErrNotFound):
+			step = Step{Key: keyOf(*o), Action: ActionCreate, Object: o, Send: o.Fields}
 		case err != nil:
-			return plan, &ProvisionError{Step: ProvisionStep{Key: o.Key(), Object: o}, Planning: true, Err: err}
+			return plan, &Error{Step: Step{Key: keyOf(*o), Object: o}, Planning: true, Err: err}
 		default:
-			step = diffObject(o, have, state.record(o.Key()))
+			step = diffObject(o, have, state.record(keyOf(*o)))
 		}
 		step.Warnings = append(step.Warnings, codecWarnings(o)...)
 		plan.Steps = append(plan.Steps, step)
 	}
 
-	var gone []ProvisionRecord
+	var gone []Record
 	for _, r := range state.Objects {
 		if !inFile[r.Key()] {
 			gone = append(gone, r)
@@ -132,26 +134,26 @@ func (p *Provisioner) Plan(ctx context.Context, objs []SorceryObject, prune bool
 // delete it, or forget it when Asterisk no longer has it. The deletions go
 // in reverse dependency order (an endpoint before its aor and auth), read
 // from the objects as Asterisk has them.
-func (p *Provisioner) planDeletions(ctx context.Context, plan *ProvisionPlan, gone []ProvisionRecord) error {
+func (p *Provisioner) planDeletions(ctx context.Context, plan *Plan, gone []Record) error {
 	var nodes []orderNode
-	var dels []ProvisionStep
+	var dels []Step
 	for _, r := range gone {
 		have, err := p.Store.Get(ctx, r.Key())
 		switch {
-		case errors.Is(err, ErrSorceryNotFound):
-			plan.Steps = append(plan.Steps, ProvisionStep{Key: r.Key(), Action: ActionForget,
+		case errors.Is(err, ErrNotFound):
+			plan.Steps = append(plan.Steps, Step{Key: r.Key(), Action: ActionForget,
 				Reasons: []string{"applied earlier, no longer in the file, already gone from Asterisk"}})
 			continue
 		case err != nil:
-			return &ProvisionError{Step: ProvisionStep{Key: r.Key(), Action: ActionDelete}, Planning: true, Err: err}
+			return &Error{Step: Step{Key: r.Key(), Action: ActionDelete}, Planning: true, Err: err}
 		}
 		nodes = append(nodes, orderNode{key: r.Key(), refs: references(r.Type, have)})
-		dels = append(dels, ProvisionStep{Key: r.Key(), Action: ActionDelete,
+		dels = append(dels, Step{Key: r.Key(), Action: ActionDelete,
 			Reasons: []string{"applied earlier, no longer in the file"}})
 	}
 	order, _ := dependencyOrder(nodes)
 	slices.Reverse(order)
-	deleted := map[objectRef]SorceryKey{}
+	deleted := map[objectRef]Key{}
 	for _, i := range order {
 		plan.Steps = append(plan.Steps, dels[i])
 		deleted[objectRef{dels[i].Key.Type, dels[i].Key.ID}] = dels[i].Key
@@ -172,8 +174,8 @@ func (p *Provisioner) planDeletions(ctx context.Context, plan *ProvisionPlan, go
 }
 
 // diffObject compares the file's object with what Asterisk reports.
-func diffObject(o *SorceryObject, have []SorceryField, rec *ProvisionRecord) ProvisionStep {
-	step := ProvisionStep{Key: o.Key(), Object: o}
+func diffObject(o *companion.SorceryObject, have []companion.SorceryField, rec *Record) Step {
+	step := Step{Key: keyOf(*o), Object: o}
 	cur := map[string]string{}
 	for _, f := range have {
 		cur[f.Name] = f.Value
@@ -183,7 +185,7 @@ func diffObject(o *SorceryObject, have []SorceryField, rec *ProvisionRecord) Pro
 	if codecsDiffer {
 		step.Changes = append(step.Changes, FieldChange{Name: "allow", Have: cur["allow"], Want: codecs.String()})
 	}
-	var send []SorceryField
+	var send []companion.SorceryField
 	for _, f := range o.Fields {
 		if isCodecField(f.Name) {
 			continue
@@ -221,7 +223,7 @@ func diffObject(o *SorceryObject, have []SorceryField, rec *ProvisionRecord) Pro
 			if _, ok := o.Field(name); !ok {
 				removed = append(removed, name)
 				step.Changes = append(step.Changes, FieldChange{Name: name, Have: cur[name], Removed: true,
-					Sensitive: SorceryField{Name: name}.Sensitive()})
+					Sensitive: companion.SorceryField{Name: name}.Sensitive()})
 			}
 		}
 		if len(removed) > 0 {
@@ -237,7 +239,7 @@ func diffObject(o *SorceryObject, have []SorceryField, rec *ProvisionRecord) Pro
 			// A PUT adds to the existing codecs: clear them first, and
 			// always send disallow and allow together.
 			if !startsWithReset(o.Fields) {
-				send = append(send, SorceryField{Name: "disallow", Value: "all"})
+				send = append(send, companion.SorceryField{Name: "disallow", Value: "all"})
 			}
 			for _, f := range o.Fields {
 				if isCodecField(f.Name) {
@@ -254,7 +256,7 @@ func diffObject(o *SorceryObject, have []SorceryField, rec *ProvisionRecord) Pro
 
 // codecWarnings flags an endpoint that would end up without codecs:
 // Asterisk 22.10.1 answers its PUT with 200 but cannot read it back.
-func codecWarnings(o *SorceryObject) []string {
+func codecWarnings(o *companion.SorceryObject) []string {
 	if o.Type != "endpoint" {
 		return nil
 	}

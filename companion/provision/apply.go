@@ -1,4 +1,4 @@
-package companion
+package provision
 
 import (
 	"context"
@@ -7,18 +7,18 @@ import (
 	"io"
 )
 
-// ProvisionError is a request that failed while planning or applying one
+// Error is a request that failed while planning or applying one
 // step.
-type ProvisionError struct {
-	Step     ProvisionStep
+type Error struct {
+	Step     Step
 	Planning bool   // failed reading, before anything was applied
 	Partial  string // what of the step did happen, e.g. "deleted, not re-created"
 	Applied  bool   // the change reached Asterisk (only reading it back failed)
 	Err      error
 }
 
-func (e *ProvisionError) Error() string {
-	if e.Step.Key == (SorceryKey{}) {
+func (e *Error) Error() string {
+	if e.Step.Key == (Key{}) {
 		return e.Err.Error()
 	}
 	what := e.Step.Action.String()
@@ -32,20 +32,20 @@ func (e *ProvisionError) Error() string {
 	return s
 }
 
-func (e *ProvisionError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// ProvisionResult is one step performed.
-type ProvisionResult struct {
-	Step     ProvisionStep
+// Result is one step performed.
+type Result struct {
+	Step     Step
 	Warnings []string
 }
 
-// ProvisionReport says what Apply did: Done in order, then, after a
+// Report says what Apply did: Done in order, then, after a
 // failure, the failed step and the steps not attempted.
-type ProvisionReport struct {
-	Done    []ProvisionResult
-	Failed  *ProvisionError
-	NotDone []ProvisionStep // the failed step first
+type Report struct {
+	Done    []Result
+	Failed  *Error
+	NotDone []Step // the failed step first
 }
 
 // Apply performs the plan's steps in order, writing one line per object to
@@ -55,10 +55,10 @@ type ProvisionReport struct {
 // loses at most the record of the step in flight: an object created but not
 // recorded is never pruned, a recorded one deleted twice is a 404 that
 // counts as done.
-func (p *Provisioner) Apply(ctx context.Context, plan *ProvisionPlan, w io.Writer) (*ProvisionReport, error) {
-	rep := &ProvisionReport{}
+func (p *Provisioner) Apply(ctx context.Context, plan *Plan, w io.Writer) (*Report, error) {
+	rep := &Report{}
 	if plan.stateErr != nil {
-		err := &ProvisionError{Planning: true, Err: plan.stateErr}
+		err := &Error{Planning: true, Err: plan.stateErr}
 		rep.Failed, rep.NotDone = err, plan.Steps
 		return rep, err
 	}
@@ -69,14 +69,14 @@ func (p *Provisioner) Apply(ctx context.Context, plan *ProvisionPlan, w io.Write
 		if err == nil {
 			if p.record(state, st) {
 				if serr := state.Save(p.StateFile); serr != nil {
-					err = &ProvisionError{Step: st, Partial: st.Action.String() + " done, not recorded", Err: serr}
+					err = &Error{Step: st, Partial: st.Action.String() + " done, not recorded", Err: serr}
 				}
 			}
 		}
 		if err != nil {
-			var pe *ProvisionError
+			var pe *Error
 			if !errors.As(err, &pe) {
-				pe = &ProvisionError{Step: st, Err: err}
+				pe = &Error{Step: st, Err: err}
 			}
 			if pe.Applied && p.record(state, st) {
 				_ = state.Save(p.StateFile) // best effort: the step failed anyway
@@ -85,7 +85,7 @@ func (p *Provisioner) Apply(ctx context.Context, plan *ProvisionPlan, w io.Write
 			rep.Failed, rep.NotDone = pe, plan.Steps[i:]
 			return rep, pe
 		}
-		res := ProvisionResult{Step: st, Warnings: warnings}
+		res := Result{Step: st, Warnings: warnings}
 		writeDoneLine(w, res)
 		rep.Done = append(rep.Done, res)
 	}
@@ -93,7 +93,7 @@ func (p *Provisioner) Apply(ctx context.Context, plan *ProvisionPlan, w io.Write
 }
 
 // record updates the state for a step done; it reports whether it changed.
-func (p *Provisioner) record(s *ProvisionState, st ProvisionStep) bool {
+func (p *Provisioner) record(s *State, st Step) bool {
 	switch st.Action {
 	case ActionDelete, ActionForget:
 		return s.forget(st.Key)
@@ -105,24 +105,24 @@ func (p *Provisioner) record(s *ProvisionState, st ProvisionStep) bool {
 	return s.set(st.Key, names)
 }
 
-func (p *Provisioner) applyStep(ctx context.Context, st ProvisionStep) (warnings []string, err error) {
+func (p *Provisioner) applyStep(ctx context.Context, st Step) (warnings []string, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, &ProvisionError{Step: st, Partial: "not started", Err: err}
+		return nil, &Error{Step: st, Partial: "not started", Err: err}
 	}
 	switch st.Action {
 	case ActionUnchanged, ActionForget:
 		return nil, nil
 	case ActionDelete:
-		if err := p.Store.Delete(ctx, st.Key); err != nil && !errors.Is(err, ErrSorceryNotFound) {
+		if err := p.Store.Delete(ctx, st.Key); err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
 		return nil, nil
 	case ActionReplace:
-		if err := p.Store.Delete(ctx, st.Key); err != nil && !errors.Is(err, ErrSorceryNotFound) {
-			return nil, &ProvisionError{Step: st, Partial: "not deleted, unchanged", Err: err}
+		if err := p.Store.Delete(ctx, st.Key); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, &Error{Step: st, Partial: "not deleted, unchanged", Err: err}
 		}
 		if err := p.Store.Put(ctx, st.Key, st.Send); err != nil {
-			return nil, &ProvisionError{Step: st, Partial: "deleted, not re-created: the object is missing until this succeeds", Err: err}
+			return nil, &Error{Step: st, Partial: "deleted, not re-created: the object is missing until this succeeds", Err: err}
 		}
 	default: // create, update
 		if err := p.Store.Put(ctx, st.Key, st.Send); err != nil {
@@ -134,17 +134,17 @@ func (p *Provisioner) applyStep(ctx context.Context, st ProvisionStep) (warnings
 
 // verify reads the object back: ari/v6 discards the PUT's answer, and a
 // 200 does not prove that Asterisk can use the object.
-func (p *Provisioner) verify(ctx context.Context, st ProvisionStep) ([]string, error) {
+func (p *Provisioner) verify(ctx context.Context, st Step) ([]string, error) {
 	have, err := p.Store.Get(ctx, st.Key)
 	switch {
-	case errors.Is(err, ErrSorceryNotFound):
+	case errors.Is(err, ErrNotFound):
 		msg := "Asterisk accepted the PUT but cannot read the object back"
 		if st.Key.Type == "endpoint" {
 			msg += " (an endpoint without codecs vanishes: set disallow and allow)"
 		}
 		return []string{msg}, nil
 	case err != nil:
-		return nil, &ProvisionError{Step: st, Partial: "applied, not verified", Applied: true, Err: err}
+		return nil, &Error{Step: st, Partial: "applied, not verified", Applied: true, Err: err}
 	}
 	after := diffObject(st.Object, have, nil)
 	var warnings []string

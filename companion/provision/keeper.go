@@ -1,18 +1,20 @@
-package companion
+package provision
 
 import (
 	"context"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
-// ProvisionFunc applies cfg's [[sorcery]] objects (never pruning). quiet
+// ApplyFunc applies cfg's [[sorcery]] objects (never pruning). quiet
 // asks it to print nothing when Asterisk already matches the file: the
 // keeper calls it that way for checks nobody asked for.
-type ProvisionFunc func(ctx context.Context, cfg *Config, quiet bool) error
+type ApplyFunc func(ctx context.Context, cfg *companion.Config, quiet bool) error
 
-// ProvisionKeeper keeps the local Asterisk's sorcery objects matching the
+// Keeper keeps the local Asterisk's sorcery objects matching the
 // file while the companion runs. It applies them when handed a
 // configuration (start, SIGHUP) and checks them again on Recheck (every
 // AMI connect: Asterisk may have restarted, and objects kept by a memory
@@ -21,38 +23,38 @@ type ProvisionFunc func(ctx context.Context, cfg *Config, quiet bool) error
 // waits for the next configuration or Recheck, since the file or
 // Asterisk's configuration must change first. Requests that arrive while
 // an apply runs are merged into one more run.
-type ProvisionKeeper struct {
-	apply      ProvisionFunc
+type Keeper struct {
+	apply      ApplyFunc
 	log        *slog.Logger
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	wake       chan struct{}
 
 	mu      sync.Mutex
-	pending *Config // handed over by Use, not yet applied
+	pending *companion.Config // handed over by Use, not yet applied
 }
 
-// ProvisionKeeperOptions tune a ProvisionKeeper; zero fields take defaults.
-type ProvisionKeeperOptions struct {
+// KeeperOptions tune a Keeper; zero fields take defaults.
+type KeeperOptions struct {
 	MinBackoff time.Duration // default 1 s
 	MaxBackoff time.Duration // default 60 s
 	Logger     *slog.Logger
 }
 
-// NewProvisionKeeper returns a keeper that applies through apply.
-func NewProvisionKeeper(apply ProvisionFunc, opts ProvisionKeeperOptions) *ProvisionKeeper {
+// NewKeeper returns a keeper that applies through apply.
+func NewKeeper(apply ApplyFunc, opts KeeperOptions) *Keeper {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	minD, maxD := backoffBounds(opts.MinBackoff, opts.MaxBackoff)
-	return &ProvisionKeeper{apply: apply, log: log, minBackoff: minD, maxBackoff: maxD, wake: make(chan struct{}, 1)}
+	minD, maxD := companion.BackoffBounds(opts.MinBackoff, opts.MaxBackoff)
+	return &Keeper{apply: apply, log: log, minBackoff: minD, maxBackoff: maxD, wake: make(chan struct{}, 1)}
 }
 
 // Use hands over a configuration, read at start or on SIGHUP: its objects
 // are applied, the plan printed in full. A newer configuration replaces
 // one not yet applied.
-func (k *ProvisionKeeper) Use(cfg *Config) {
+func (k *Keeper) Use(cfg *companion.Config) {
 	k.mu.Lock()
 	k.pending = cfg
 	k.mu.Unlock()
@@ -62,9 +64,9 @@ func (k *ProvisionKeeper) Use(cfg *Config) {
 // Recheck asks for the objects to be checked again and put back where
 // they differ; nothing is printed when they match. A wake-up without a
 // pending configuration is a recheck.
-func (k *ProvisionKeeper) Recheck() { k.poke() }
+func (k *Keeper) Recheck() { k.poke() }
 
-func (k *ProvisionKeeper) poke() {
+func (k *Keeper) poke() {
 	select {
 	case k.wake <- struct{}{}:
 	default: // a run is already due
@@ -72,9 +74,9 @@ func (k *ProvisionKeeper) poke() {
 }
 
 // Run applies until ctx is done.
-func (k *ProvisionKeeper) Run(ctx context.Context) {
+func (k *Keeper) Run(ctx context.Context) {
 	var (
-		cfg      *Config
+		cfg      *companion.Config
 		failures int
 		retry    <-chan time.Time
 	)
@@ -109,9 +111,9 @@ func (k *ProvisionKeeper) Run(ctx context.Context) {
 				k.log.Info("[[sorcery]] objects in place", "attempts", failures+1)
 			}
 			failures, retry = 0, nil
-		case ProvisionRetryable(err):
+		case Retryable(err):
 			failures++
-			d := backoffDelay(k.minBackoff, k.maxBackoff, failures)
+			d := companion.BackoffDelay(k.minBackoff, k.maxBackoff, failures)
 			k.log.Warn("provisioning [[sorcery]] objects failed; retrying", "in", d.String(), "attempt", failures, "err", err)
 			timer.Reset(d)
 			retry = timer.C
