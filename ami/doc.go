@@ -14,6 +14,14 @@
 //     MWIUpdate. Errors wrapping companion.ErrUnsupported are permanent;
 //     retrying is the caller's business.
 //
+// amigo escapes nothing, so the client sends nothing that could end an
+// action early or smuggle in another: every action passes checkAction
+// (in do) before amigo sees it, and the login credentials pass the same
+// rule in Run. A header name is 0x21-0x7e without ':'; a value holds no
+// CR, LF, NUL, other byte below 0x20 but TAB, or DEL (0x7f). Anything
+// else is refused unsent with an *UnsafeHeaderError (ErrUnsafeHeader)
+// (TestCheckAction, TestApplyRefusesUnsafeNamesBeforeSending).
+//
 // How the client lives with amigo's weak spots (DESIGN.md §8; the tests
 // named here pin each one down):
 //
