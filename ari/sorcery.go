@@ -81,7 +81,14 @@ func checkKey(k companion.SorceryKey) error {
 	return nil
 }
 
+// keyError is a key refused before sending. SorceryError prints its Key
+// as is, so a key with a control byte is given percent-encoded there; the
+// *UnsafeNameError in Err keeps the part at fault as given.
 func (c *Client) keyError(op string, key companion.SorceryKey, err error) error {
+	var ue *UnsafeNameError
+	if errors.As(err, &ue) {
+		key = companion.SorceryKey{Class: escapeSegment(key.Class), Type: escapeSegment(key.Type), ID: escapeSegment(key.ID)}
+	}
 	return &companion.SorceryError{Op: op, Key: key, Kind: companion.ErrARIFailed, Where: c.url, Err: err}
 }
 
