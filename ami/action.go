@@ -9,12 +9,22 @@ import (
 // "Response: Success" (or Goodbye), an *ActionError for "Response:
 // Error", ErrTimeout, ErrNotConnected, or ctx's error.
 //
+// Every action of the client goes through here, and checkAction refuses
+// one that could end early or carry a second action (*UnsafeHeaderError)
+// before anything else, so nothing of it reaches amigo or the socket.
+//
 // amigo allows one action in flight: Action holds a mutex for the whole
 // round trip, which knows no context. do queues callers on its own slot
 // instead, so that ctx can end the wait, and runs amigo's Action on a
 // goroutine that keeps the slot until amigo returns, so a caller whose ctx
 // ends leaves at once and at most one goroutine waits inside amigo.
 func (c *Client) do(ctx context.Context, fields map[string]string) (map[string]string, error) {
+	if fields["ActionID"] == "" {
+		fields["ActionID"] = c.nextActionID()
+	}
+	if err := checkAction(fields); err != nil {
+		return nil, err
+	}
 	c.life.RLock()
 	am, running := c.am, c.running
 	if running {
@@ -31,9 +41,6 @@ func (c *Client) do(ctx context.Context, fields map[string]string) (map[string]s
 		return nil, ctx.Err()
 	}
 	name := fields["Action"]
-	if fields["ActionID"] == "" {
-		fields["ActionID"] = c.nextActionID()
-	}
 	type result struct {
 		m   map[string]string
 		err error

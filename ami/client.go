@@ -33,6 +33,10 @@ type Client struct {
 	// statesRead counts the states read from events and list items, so
 	// that a test can tell when everything sent has been queued.
 	statesRead atomic.Uint64
+	// droppedNames counts the events dropped for their name (keep);
+	// dropLog writes about them, rate-limited.
+	droppedNames atomic.Uint64
+	dropLog      *companion.RateLog
 
 	// slot holds the one action in flight (see do).
 	slot chan struct{}
@@ -72,6 +76,7 @@ func New(cfg companion.AMIConfig, log *slog.Logger, obs companion.Observer) *Cli
 		slot:     make(chan struct{}, 1),
 		connects: make(chan struct{}, 1),
 		runs:     make(map[companion.Kind]*listRun),
+		dropLog:  companion.NewRateLog(log, 0, 0),
 	}
 }
 
@@ -114,9 +119,10 @@ func (c *Client) Run(ctx context.Context) error {
 	c.life.Unlock()
 
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.queue.run(ctx, c.obs) }()
 	go func() { defer wg.Done(); c.resyncLoop(ctx) }()
+	go func() { defer wg.Done(); c.flushDropLog(ctx) }()
 	c.log.Info("AMI connecting", "username", c.cfg.Username)
 	am.Connect() // returns at once: amigo dials and logs in on its own goroutine
 
@@ -159,6 +165,22 @@ func (c *Client) awaitActions() {
 	case <-done:
 	case <-t.C:
 		c.log.Warn("an AMI action is still stuck inside amigo after shutdown")
+	}
+}
+
+// flushDropLog has the dropped-name summaries written when their window
+// is over, even if no further drop comes to trigger it.
+func (c *Client) flushDropLog(ctx context.Context) {
+	t := time.NewTicker(companion.DefaultRateLogWindow)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.dropLog.Flush()
+			return
+		case <-t.C:
+			c.dropLog.Flush()
+		}
 	}
 }
 

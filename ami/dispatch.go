@@ -1,6 +1,57 @@
 package ami
 
-import "github.com/astcompanion/sidecar/companion"
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/astcompanion/sidecar/companion"
+)
+
+// maxNameLen bounds, in bytes, a device name or mailbox read from AMI; it
+// matches the domain's bound on the names it carries between servers.
+const maxNameLen = 255
+
+// unsafeName says why a device name or mailbox read from AMI is dropped,
+// or "" when it is kept: it holds a control byte (below 0x20, TAB
+// included, or DEL), which no peer, log or later action should get, or it
+// is longer than maxNameLen bytes.
+func unsafeName(name string) string {
+	if len(name) > maxNameLen {
+		return "is longer than " + strconv.Itoa(maxNameLen) + " bytes"
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == 0x7f {
+			return "holds a control byte"
+		}
+	}
+	return ""
+}
+
+// DroppedNames reports how many events and list items (DeviceStateChange,
+// MessageWaiting, MWIGet, VoicemailUserEntry) the client dropped because
+// the device name or mailbox they carry breaks unsafeName's rule: a byte
+// below 0x20 or 0x7f, or more than 255 bytes. Each reason is logged once
+// per minute, then summarised with a count.
+func (c *Client) DroppedNames() uint64 { return c.droppedNames.Load() }
+
+// keep reports whether s, read from the event m, may go on; a state it
+// refuses is counted and logged, rate-limited.
+func (c *Client) keep(m map[string]string, s companion.State) bool {
+	why := unsafeName(s.Key.Name)
+	if why == "" {
+		return true
+	}
+	c.droppedNames.Add(1)
+	kind := "device name"
+	if s.Key.Kind == companion.KindMailbox {
+		kind = "mailbox"
+	}
+	// The name is quoted and cut here: whatever the log handler does,
+	// it gets no control byte and no unbounded text.
+	c.dropLog.Warn(c.cfg.Address, kind+" "+why, "AMI event dropped: its "+kind+" "+why,
+		"event", m["Event"], "name", fmt.Sprintf("%.64q", s.Key.Name), "name_bytes", len(s.Key.Name))
+	return false
+}
 
 // onMessage is amigo's default handler: it gets every event read from
 // Asterisk (responses go to Action only), one at a time in wire order, on
@@ -17,19 +68,19 @@ func (c *Client) onMessage(m map[string]string) {
 func (c *Client) dispatch(m map[string]string) {
 	switch m["Event"] {
 	case evDeviceStateChange:
-		if s, ok := deviceState(m); ok {
+		if s, ok := deviceState(m); ok && c.keep(m, s) {
 			c.received(m["ActionID"], s)
 		}
 	case evMessageWaiting:
-		if s, ok := messageWaiting(m); ok {
+		if s, ok := messageWaiting(m); ok && c.keep(m, s) {
 			c.received("", s)
 		}
 	case evMWIGet:
-		if s, ok := mwiGetItem(m); ok {
+		if s, ok := mwiGetItem(m); ok && c.keep(m, s) {
 			c.received(m["ActionID"], s)
 		}
 	case evVoicemailUserEntry:
-		if s, ok := voicemailUser(m); ok {
+		if s, ok := voicemailUser(m); ok && c.keep(m, s) {
 			c.received(m["ActionID"], s)
 		}
 	case evDeviceStateListDone, evMWIGetDone, evVoicemailUserListDone:

@@ -15,6 +15,17 @@
 //     MWIUpdate. Errors wrapping companion.ErrUnsupported are permanent;
 //     retrying is the caller's business.
 //
+// amigo escapes nothing, so the client sends nothing that could end an
+// action early or smuggle in another: every action passes checkAction
+// (in do) before amigo sees it, and the login credentials pass the same
+// rule in Run. A header name is 0x21-0x7e without ':'; a value holds no
+// CR, LF, NUL, other byte below 0x20 but TAB, or DEL (0x7f). Anything
+// else is refused unsent with an *UnsafeHeaderError (ErrUnsafeHeader)
+// (TestCheckAction, TestApplyRefusesUnsafeNamesBeforeSending). The other
+// way, an event or list item whose device name or mailbox holds a byte
+// below 0x20 or 0x7f, or is longer than 255 bytes, is dropped, counted
+// (DroppedNames) and logged rate-limited (TestUnsafeNamesFromAsteriskAreDropped).
+//
 // How the client lives with amigo's weak spots (DESIGN.md §8; the tests
 // named here pin each one down):
 //

@@ -22,6 +22,14 @@ func settings(cfg companion.AMIConfig) (*amigo.Settings, error) {
 	if cfg.Username == "" || cfg.Secret.IsZero() {
 		return nil, errors.New("ami: username and secret are required")
 	}
+	// amigo writes the Login action itself, outside do: its two values
+	// follow checkAction's rule. The secret is never quoted.
+	if i := badHeaderValue(cfg.Username); i >= 0 {
+		return nil, &UnsafeHeaderError{Action: "Login", Header: "Username", Offset: i, Value: cfg.Username}
+	}
+	if badHeaderValue(cfg.Secret.Reveal()) >= 0 {
+		return nil, fmt.Errorf("%w: the [ami] secret holds a control byte (CR, LF, NUL, below 0x20 but TAB, or DEL)", ErrUnsafeHeader)
+	}
 	// amigo joins host and port with a bare ':' (no net.JoinHostPort), so
 	// an IPv6 host must carry its brackets.
 	if strings.Contains(host, ":") {

@@ -18,12 +18,18 @@ import (
 // set only Stasis: devices; other names get 409, reported as
 // companion.ErrUnsupported. ARI refuses UNKNOWN on PUT (500 "Unknown
 // device"), so UNKNOWN deletes the device instead, which Asterisk reports
-// as UNKNOWN.
+// as UNKNOWN. A name with a control byte is refused unsent
+// (*UnsafeNameError).
 func (c *Client) ApplyDevice(ctx context.Context, name string, state companion.DeviceState) error {
-	op := "PUT /deviceStates/" + name
+	method := "PUT"
 	if state == companion.Unknown {
-		op = "DELETE /deviceStates/" + name
+		method = "DELETE"
 	}
+	if err := checkPathName("device name", name); err != nil {
+		// Not in Op: the error quotes it.
+		return &Error{Op: method + " /deviceStates", Where: c.url, Kind: companion.ErrARIFailed, Err: err}
+	}
+	op := method + " /deviceStates/" + name
 	if name == "" {
 		return &Error{Op: op, Where: c.url, Kind: companion.ErrARIFailed, Err: errors.New("empty device name")}
 	}
@@ -60,7 +66,11 @@ func (c *Client) ApplyDevice(ctx context.Context, name string, state companion.D
 // ari/v6, whose Mailbox().Update sends the counts as JSON strings that
 // Asterisk reads as 0. Without res_mwi_external (which cannot be loaded
 // beside app_voicemail) ARI has no /mailboxes: companion.ErrUnsupported.
+// A mailbox with a control byte is refused unsent (*UnsafeNameError).
 func (c *Client) ApplyMailbox(ctx context.Context, id companion.MailboxID, old, new int) error {
+	if err := checkPathName("mailbox", id.String()); err != nil {
+		return &Error{Op: "PUT /mailboxes", Where: c.url, Kind: companion.ErrARIFailed, Err: err}
+	}
 	op := "PUT /mailboxes/" + id.String()
 	if id.Box == "" || old < 0 || new < 0 {
 		return &Error{Op: op, Where: c.url, Kind: companion.ErrARIFailed, Err: fmt.Errorf("bad mailbox update %q %d/%d", id, old, new)}

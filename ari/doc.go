@@ -20,7 +20,10 @@
 //     object back with GET.
 //   - It puts ids and device names into URL paths unescaped: sorcery ids are
 //     checked here too (config load already refuses unsafe ones), device and
-//     mailbox names are escaped here (escape.go).
+//     mailbox names are escaped here (escape.go). Escaping is not enough
+//     for control bytes, which Asterisk decodes back into the name: any
+//     path part holding a byte below 0x20 or 0x7f is refused before a
+//     request is made, with an *UnsafeNameError (ErrUnsafeName).
 //   - Mailbox().Update sends the counts as JSON strings, which Asterisk
 //     reads as 0 (ast_json_integer_get): that one call goes around the
 //     library, with the counts in the query string as Asterisk documents.

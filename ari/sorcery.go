@@ -82,7 +82,14 @@ func checkKey(k provision.Key) error {
 	return nil
 }
 
+// keyError is a key refused before sending. StoreError prints its Key
+// as is, so a key with a control byte is given percent-encoded there; the
+// *UnsafeNameError in Err keeps the part at fault as given.
 func (c *Client) keyError(op string, key provision.Key, err error) error {
+	var ue *UnsafeNameError
+	if errors.As(err, &ue) {
+		key = provision.Key{Class: escapeSegment(key.Class), Type: escapeSegment(key.Type), ID: escapeSegment(key.ID)}
+	}
 	return &provision.StoreError{Op: op, Key: key, Kind: companion.ErrARIFailed, Where: c.url, Err: err}
 }
 

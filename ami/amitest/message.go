@@ -72,11 +72,15 @@ func SplitMessages(b []byte) []Message {
 }
 
 // readMessage reads one message from r, as Asterisk does: header lines up
-// to an empty line.
-func readMessage(r *bufio.Reader) (Message, error) {
+// to an empty line. tap, when not nil, sees every byte read, a partial
+// last line included.
+func readMessage(r *bufio.Reader, tap func([]byte)) (Message, error) {
 	var m Message
 	for {
 		line, err := r.ReadBytes('\n')
+		if tap != nil && len(line) > 0 {
+			tap(line)
+		}
 		if err != nil {
 			return m, err
 		}

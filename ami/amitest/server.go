@@ -214,7 +214,11 @@ func (s *Server) serve(c net.Conn) {
 	r := bufio.NewReader(c)
 	loggedIn := false
 	for {
-		a, err := readMessage(r)
+		var tap func([]byte)
+		if loggedIn {
+			tap = sess.received
+		}
+		a, err := readMessage(r, tap)
 		if err != nil {
 			return
 		}

@@ -40,7 +40,7 @@ func (c *client) send(lines ...string) {
 
 func (c *client) read() Message {
 	c.t.Helper()
-	m, err := readMessage(c.r)
+	m, err := readMessage(c.r, nil)
 	if err != nil {
 		c.t.Fatalf("read: %v", err)
 	}

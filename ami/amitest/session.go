@@ -20,6 +20,7 @@ type Session struct {
 
 	mu      sync.Mutex
 	actions []Message
+	raw     []byte // every byte read after the login
 	closed  bool
 	changed chan struct{}
 }
@@ -64,6 +65,20 @@ func (s *Session) Actions() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.actions...)
+}
+
+// Received returns every byte the client sent in this session after its
+// Login, as read from the socket: actions, and any stray or partial line.
+func (s *Session) Received() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.raw...)
+}
+
+func (s *Session) received(b []byte) {
+	s.mu.Lock()
+	s.raw = append(s.raw, b...)
+	s.mu.Unlock()
 }
 
 // Await waits, at most Wait, for an action satisfying match and returns
