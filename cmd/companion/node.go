@@ -84,6 +84,9 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		UserAgent:       "asterisk-companion/" + buildVersion(),
 		Logger:          log.With("part", "sip"),
 		TLSClientConfig: tlsClient,
+		// Connection caps and timeouts keep sipstack's defaults until the
+		// configuration file has keys for them.
+		Admit: cfg.AdmitsSource,
 	})
 	if err != nil {
 		return nil, err

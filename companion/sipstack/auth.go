@@ -27,37 +27,59 @@ const (
 // time and a MAC, so issuing stores nothing and anyone may be challenged
 // at no cost; only a nonce that authenticated a request is remembered,
 // with its highest nonce count, so that a replayed request is refused.
+//
+// Times are read on a clock that never goes back: the time elapsed since
+// the nonces were made, which time.Now's monotonic reading keeps free of
+// wall clock steps; a clock without one (a step back of the wall clock
+// as the injected clock of a test shows it) is held where it was until
+// it catches up. A nonce issued after a step back therefore still counts
+// as issued after every nonce forgotten before it.
 type nonces struct {
-	key [32]byte
-	now func() time.Time
+	key  [32]byte
+	now  func() time.Time
+	base time.Time // now() when made; issue times count from it
 
 	mu    sync.Mutex
+	last  time.Duration // the latest reading of the clock
 	used  map[string]*nonceUse
 	queue []*nonceUse // in order of first use, for eviction
 	// evicted is the latest issue time among forgotten nonces: one issued
 	// no later than that and not remembered may have been used, so it is stale.
-	evicted time.Time
+	evicted time.Duration
 }
 
 type nonceUse struct {
 	nonce  string
-	issued time.Time
+	issued time.Duration
 	nc     int
 }
 
 func newNonces(now func() time.Time) (*nonces, error) {
-	n := &nonces{now: now, used: make(map[string]*nonceUse)}
+	// Nothing is forgotten yet: even a nonce issued at once is younger.
+	n := &nonces{now: now, base: now(), evicted: -1, used: make(map[string]*nonceUse)}
 	if _, err := rand.Read(n.key[:]); err != nil {
 		return nil, err
 	}
 	return n, nil
 }
 
+// clock is the time elapsed since n was made, never less than it was.
+func (n *nonces) clock() time.Duration {
+	d := n.now().Sub(n.base)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if d < n.last {
+		return n.last
+	}
+	n.last = d
+	return d
+}
+
 // issue returns a fresh nonce: hex of issue time, 8 random bytes and a
 // MAC of both.
 func (n *nonces) issue() string {
 	var b [32]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(n.now().UnixNano()))
+	binary.BigEndian.PutUint64(b[:8], uint64(n.clock()))
 	_, _ = rand.Read(b[8:16])
 	copy(b[16:], n.mac(b[:16]))
 	return hex.EncodeToString(b[:])
@@ -70,19 +92,20 @@ func (n *nonces) mac(b []byte) []byte {
 }
 
 // check reports when nonce was issued and whether it is ours and alive.
-func (n *nonces) check(nonce string) (time.Time, bool) {
+func (n *nonces) check(nonce string) (time.Duration, bool) {
 	b, err := hex.DecodeString(nonce)
 	if err != nil || len(b) != 32 || !hmac.Equal(b[16:], n.mac(b[:16])) {
-		return time.Time{}, false
+		return 0, false
 	}
-	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
-	age := n.now().Sub(issued)
-	return issued, age >= -time.Second && age <= nonceLifetime
+	issued := time.Duration(binary.BigEndian.Uint64(b[:8]))
+	age := n.clock() - issued
+	return issued, age >= 0 && age <= nonceLifetime
 }
 
 // use records nonce count nc for nonce; it fails when nc does not exceed
 // the last one seen, or when the nonce may have been forgotten.
-func (n *nonces) use(nonce string, issued time.Time, nc int) bool {
+func (n *nonces) use(nonce string, issued time.Duration, nc int) bool {
+	now := n.clock()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if u := n.used[nonce]; u != nil {
@@ -92,18 +115,15 @@ func (n *nonces) use(nonce string, issued time.Time, nc int) bool {
 		u.nc = nc
 		return true
 	}
-	if !issued.After(n.evicted) {
+	if issued <= n.evicted {
 		return false
 	}
-	now := n.now()
-	for len(n.queue) > 0 && (len(n.queue) >= maxTrackedNonces || now.Sub(n.queue[0].issued) > nonceLifetime) {
+	for len(n.queue) > 0 && (len(n.queue) >= maxTrackedNonces || now-n.queue[0].issued > nonceLifetime) {
 		old := n.queue[0]
 		n.queue[0] = nil
 		n.queue = n.queue[1:]
 		delete(n.used, old.nonce)
-		if old.issued.After(n.evicted) {
-			n.evicted = old.issued
-		}
+		n.evicted = max(n.evicted, old.issued)
 	}
 	u := &nonceUse{nonce: nonce, issued: issued, nc: nc}
 	n.used[nonce] = u

@@ -219,3 +219,57 @@ func TestSipgoDigestClient(t *testing.T) {
 		t.Fatalf("authenticated answer %v %v", res, err)
 	}
 }
+
+// A wall clock stepping back past the issue time of a forgotten nonce
+// does not make every fresh nonce stale: peers would loop on 401.
+func TestNonceClockStepsBack(t *testing.T) {
+	n, clk := testNonces(t)
+	secret := companion.NewSecret("s3cret", "test")
+	verify := func(chal string, nc int) companion.AuthResult {
+		a := creds(t, chal, "ast1", "s3cret", nc, nil)
+		a.nonces = n
+		return a.Verify("ast1", secret)
+	}
+	start := clk.t
+	old := n.challenge("asterisk", false)
+	if got := verify(old, 1); got != companion.AuthOK {
+		t.Fatalf("first nonce: %v", got)
+	}
+	// The first nonce ages out and is forgotten when the next is used.
+	clk.t = clk.t.Add(nonceLifetime + time.Minute)
+	if got := verify(n.challenge("asterisk", false), 1); got != companion.AuthOK {
+		t.Fatalf("second nonce: %v", got)
+	}
+	if _, ok := n.used[nonceOf(t, old)]; ok {
+		t.Fatal("the aged-out nonce is still remembered")
+	}
+
+	// The wall clock steps back an hour: before the forgotten nonce.
+	clk.t = start.Add(-time.Hour)
+	for i := range 3 {
+		if got := verify(n.challenge("asterisk", false), 1); got != companion.AuthOK {
+			t.Fatalf("fresh nonce %d after the step back: %v", i, got)
+		}
+	}
+	if got := verify(old, 2); got == companion.AuthOK {
+		t.Error("the forgotten nonce was accepted again")
+	}
+	// Once the clock has caught up and moved on, nonces still age out.
+	last := n.challenge("asterisk", false)
+	clk.t = start.Add(2*nonceLifetime + 2*time.Minute)
+	if got := verify(last, 1); got != companion.AuthStale {
+		t.Errorf("a nonce past its lifetime: %v", got)
+	}
+	if got := verify(n.challenge("asterisk", false), 1); got != companion.AuthOK {
+		t.Errorf("a fresh nonce after the catch-up: %v", got)
+	}
+}
+
+func nonceOf(t *testing.T, challenge string) string {
+	t.Helper()
+	c, err := digest.ParseChallenge(challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Nonce
+}

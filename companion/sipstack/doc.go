@@ -11,4 +11,14 @@
 //
 // Besides sipgo and digest it imports only companion/; cmd/ hands its
 // Stack to companion.Exchange.
+//
+// The listeners are the part of the companion anyone can reach, so the
+// Stack guards them in front of sipgo (guard.go, frame.go, refuse.go):
+// sources no peer may use are refused before parsing (Options.Admit: TCP
+// and TLS connections closed at accept, UDP requests answered a
+// stateless, rate-limited 403), TCP and TLS connections are capped in
+// all and per source address and timed by whole messages, accept errors
+// such as running out of file descriptors are waited out, a listener
+// that stops all the same is bound again, and every refusal is logged
+// through a companion.RateLog and counted in Stats.
 package sipstack

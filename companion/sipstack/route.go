@@ -92,8 +92,7 @@ func (s *Stack) hopTo(ctx context.Context, u companion.SIPURI, tp string) (hop, 
 		}
 		if la.IsUnspecified() || la == local {
 			// sipgo finds the listener's socket by its address string.
-			key := ln.udp.LocalAddr().String()
-			host, port, err := sip.ParseAddr(key)
+			host, port, err := sip.ParseAddr(ln.udpKey)
 			if err != nil {
 				continue
 			}

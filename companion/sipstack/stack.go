@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -43,6 +45,26 @@ type Options struct {
 	// transport=tls); nil verifies against the system roots. The
 	// listener's certificate is offered to peers that ask for one.
 	TLSClientConfig *tls.Config
+
+	// Admit says whether a source address may send to the listeners at
+	// all (companion.Config.AdmitsSource: some peer may use it). A TCP
+	// or TLS connection from a source refused is closed at accept; a UDP
+	// datagram never reaches the SIP stack, and a request gets a
+	// stateless 403 within a per-source rate. nil admits every source.
+	Admit func(netip.Addr) bool
+	// MaxConns caps the TCP and TLS connections open at once, all
+	// listeners together; MaxConnsPerSource those from one address. A
+	// connection over a cap is closed at accept. Zero: DefaultMaxConns,
+	// DefaultMaxConnsPerSource.
+	MaxConns          int
+	MaxConnsPerSource int
+	// MessageTimeout closes a TCP or TLS connection on which a message
+	// (or the TLS handshake) started and is not complete that long after;
+	// IdleTimeout one on which no complete message came for that long
+	// (keep-alive CRLFs do not count). Zero: DefaultMessageTimeout,
+	// DefaultIdleTimeout.
+	MessageTimeout time.Duration
+	IdleTimeout    time.Duration
 }
 
 // Stack is the SIP edge: listeners, answers and senders on one sipgo user
@@ -50,20 +72,38 @@ type Options struct {
 // Sender works before Serve. A PUBLISH that arrives before the first Serve
 // waits for it up to 2 s; one that arrives after Serve ended (shutdown) is
 // answered 503.
+//
+// What a listener is sent cannot end it: connections and datagrams from
+// sources not admitted are refused before sipgo sees them, connections
+// are capped and timed by whole messages, accept errors such as running
+// out of file descriptors are waited out, and a listener whose loop ends
+// all the same is bound again on its address until Close.
 type Stack struct {
 	log     *slog.Logger
 	agent   string
 	realm   string
 	timeout time.Duration
 
+	admit        func(netip.Addr) bool
+	maxConns     int
+	maxPerSource int
+	msgTimeout   time.Duration
+	idleTimeout  time.Duration
+	refusals     *companion.RateLog // every refusal, rate-limited per source
+	forbidRate   *rateLimiter
+	count        counters
+
+	connMu    sync.Mutex
+	connsOpen int
+	perSource map[netip.Addr]int
+
 	ua     *sipgo.UserAgent
 	client *sipgo.Client
 	nonces *nonces
 	lns    []*listener
 
-	loops   sync.WaitGroup // one per listener
+	loops   sync.WaitGroup // one per listener, and the refusal log's flusher
 	done    chan struct{}  // closed by Close
-	failed  chan struct{}  // closed when a listener stops by itself
 	started chan struct{}  // closed by the first Serve
 
 	mu       sync.Mutex
@@ -72,8 +112,12 @@ type Stack struct {
 	handler  companion.PublishHandler
 	hctx     context.Context // Serve's ctx, handed to the handler
 	inflight sync.WaitGroup  // handler calls
-	failErr  error
 }
+
+// refusalSources bounds the sources the refusal log tells apart: UDP
+// source addresses can be forged, and a flood from many writes at most
+// this many first lines (and summaries) a window.
+const refusalSources = 64
 
 // New binds every listener of opts.Node and starts reading from them.
 func New(opts Options) (*Stack, error) {
@@ -84,8 +128,15 @@ func New(opts Options) (*Stack, error) {
 		realm:   opts.Realm,
 		timeout: opts.RequestTimeout,
 		done:    make(chan struct{}),
-		failed:  make(chan struct{}),
 		started: make(chan struct{}),
+
+		admit:        opts.Admit,
+		maxConns:     opts.MaxConns,
+		maxPerSource: opts.MaxConnsPerSource,
+		msgTimeout:   opts.MessageTimeout,
+		idleTimeout:  opts.IdleTimeout,
+		forbidRate:   newRateLimiter(),
+		perSource:    make(map[netip.Addr]int),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -102,6 +153,19 @@ func New(opts Options) (*Stack, error) {
 	if s.timeout <= 0 {
 		s.timeout = DefaultRequestTimeout
 	}
+	if s.maxConns <= 0 {
+		s.maxConns = DefaultMaxConns
+	}
+	if s.maxPerSource <= 0 {
+		s.maxPerSource = DefaultMaxConnsPerSource
+	}
+	if s.msgTimeout <= 0 {
+		s.msgTimeout = DefaultMessageTimeout
+	}
+	if s.idleTimeout <= 0 {
+		s.idleTimeout = DefaultIdleTimeout
+	}
+	s.refusals = companion.NewRateLog(s.log, 0, refusalSources)
 	var err error
 	if s.nonces, err = newNonces(time.Now); err != nil {
 		return nil, err
@@ -149,7 +213,7 @@ func New(opts Options) (*Stack, error) {
 	}
 
 	for _, l := range opts.Node.SIPListen {
-		ln, err := bind(l, serverTLS)
+		ln, err := bind(l, serverTLS, s)
 		if err != nil {
 			for _, b := range s.lns {
 				b.close()
@@ -161,41 +225,81 @@ func New(opts Options) (*Stack, error) {
 	}
 	for _, ln := range s.lns {
 		s.loops.Add(1)
-		ended := make(chan struct{})
-		go func() {
-			defer s.loops.Done()
-			defer close(ended)
-			err := ln.serve(srv)
-			s.stopped(ln, err)
-		}()
-		if ln.udp != nil {
+		go s.run(ln, srv)
+		if ln.addr.Transport == "udp" {
 			// A Sender may use the socket as soon as New returns, and
 			// sipgo finds it only once its loop has pooled it.
+			t := time.NewTimer(startWait)
 			select {
 			case <-ln.reading:
-			case <-ended:
+			case <-t.C:
 			}
+			t.Stop()
 		}
 		s.log.Info("SIP listening", "listener", ln.addr.String())
 	}
+	s.loops.Add(1)
+	go s.flushRefusals()
 	return s, nil
 }
 
-// stopped records a listener whose loop ended; before Close that is a
-// failure Serve reports.
-func (s *Stack) stopped(ln *listener, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
+// run serves ln until Close. A loop that ends before (a listener
+// failing in a way sipgo does not survive) is logged and counted, and
+// the listener bound again on the same address, with a growing delay
+// while that fails or the new loop ends soon again.
+func (s *Stack) run(ln *listener, srv *sipgo.Server) {
+	defer s.loops.Done()
+	var delay time.Duration
+	for {
+		began := time.Now()
+		err := ln.serve(srv, s)
+		if s.isClosed() {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped reading")
+		}
+		s.count.restarts.Add(1)
+		s.refusals.Log(slog.LevelError, ln.addr.String(), "listener stopped", "SIP listener stopped; binding it again",
+			"error", err.Error())
+		if time.Since(began) > 10*maxRetryDelay {
+			delay = 0
+		}
+		for {
+			delay = nextDelay(delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-s.done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			err := ln.rebind(s)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.refusals.Log(slog.LevelError, ln.addr.String(), "rebind failed", "binding a SIP listener again failed; retrying",
+				"error", err.Error())
+		}
 	}
-	if err == nil {
-		err = errors.New("stopped reading")
-	}
-	s.log.Error("SIP listener failed", "listener", ln.addr.String(), "error", err)
-	if s.failErr == nil {
-		s.failErr = fmt.Errorf("sipstack: listener %s: %w", ln.addr, err)
-		close(s.failed)
+}
+
+// flushRefusals writes the refusal log's summaries of quiet sources.
+func (s *Stack) flushRefusals() {
+	defer s.loops.Done()
+	t := time.NewTicker(companion.DefaultRateLogWindow / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			s.refusals.Flush()
+			return
+		case <-t.C:
+			s.refusals.Flush()
+		}
 	}
 }
 
@@ -210,8 +314,9 @@ func (s *Stack) Addrs() []companion.Listener {
 }
 
 // Serve hands received PUBLISHes to h until ctx is done, then waits for
-// the calls in progress and returns nil. It returns an error if a listener
-// fails or the Stack is closed. Only one Serve runs at a time.
+// the calls in progress and returns nil. It returns ErrClosed when the
+// Stack is closed; a listener that fails is bound again and does not end
+// it. Only one Serve runs at a time.
 func (s *Stack) Serve(ctx context.Context, h companion.PublishHandler) error {
 	s.mu.Lock()
 	switch {
@@ -238,10 +343,6 @@ func (s *Stack) Serve(ctx context.Context, h companion.PublishHandler) error {
 	case <-ctx.Done():
 	case <-s.done:
 		err = ErrClosed
-	case <-s.failed:
-		s.mu.Lock()
-		err = s.failErr
-		s.mu.Unlock()
 	}
 
 	s.mu.Lock()

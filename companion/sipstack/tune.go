@@ -22,10 +22,13 @@ const maxDatagram = 65507
 // dropped: it is what one connection may make us buffer.
 const maxMessageSize = 4 * companion.MaxBodySize
 
-// Bounds on TCP and TLS connections, which sipgo leaves unbounded: a
-// connection silent for streamIdleTimeout is closed (peers reconnect for
-// their next PUBLISH), so idle sockets cannot pile up; a peer that stops
-// reading cannot block an answer longer than streamWriteTimeout.
+// Bounds sipgo applies to every TCP and TLS connection, the ones it dials
+// included: a connection silent for streamIdleTimeout is closed (peers
+// reconnect for their next PUBLISH), so idle sockets cannot pile up; a
+// peer that stops reading cannot block an answer longer than
+// streamWriteTimeout. sipgo restarts the read timeout with every read, so
+// accepted connections are timed by whole messages as well (framedConn,
+// Options.MessageTimeout and IdleTimeout), the sooner bound winning.
 var (
 	streamIdleTimeout  = 5 * time.Minute
 	streamWriteTimeout = 10 * time.Second
