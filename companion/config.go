@@ -60,6 +60,12 @@ type NodeConfig struct {
 	// TLSCAFile holds the PEM certificates that peers' TLS certificates
 	// must chain to; empty: the system's roots.
 	TLSCAFile string
+
+	// Bounds of the SIP listeners; zero takes the SIP edge's defaults.
+	SIPMaxConnections          int           // TCP and TLS connections in all
+	SIPMaxConnectionsPerSource int           // per source address
+	SIPMessageTimeout          time.Duration // to read one whole message once it started
+	SIPIdleTimeout             time.Duration // without a complete message
 }
 
 // EIDAuto reports whether the EID must be read from the local Asterisk.

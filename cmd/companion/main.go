@@ -20,6 +20,7 @@ import (
 
 	"github.com/astcompanion/sidecar/companion"
 	"github.com/astcompanion/sidecar/companion/config"
+	"github.com/astcompanion/sidecar/companion/sipstack"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -168,6 +169,12 @@ func summarize(w io.Writer, cfg *companion.Config) {
 		listen = strings.Join(ls, ", ")
 	}
 	fmt.Fprintf(w, "listen    %s\n", listen)
+	if len(cfg.Node.SIPListen) > 0 {
+		n := cfg.Node
+		fmt.Fprintf(w, "  bounds  tcp/tls: %d connections, %d per source address, %s to read a message, %s idle\n",
+			or(n.SIPMaxConnections, sipstack.DefaultMaxConns), or(n.SIPMaxConnectionsPerSource, sipstack.DefaultMaxConnsPerSource),
+			or(n.SIPMessageTimeout, sipstack.DefaultMessageTimeout), or(n.SIPIdleTimeout, sipstack.DefaultIdleTimeout))
+	}
 	if a := cfg.AMI; a != nil {
 		fmt.Fprintf(w, "ami       %s as %s (secret %s), reconnect every %s\n", a.Address, a.Username, a.Secret.Source(), a.ReconnectInterval)
 	} else {
@@ -205,6 +212,17 @@ func summarize(w io.Writer, cfg *companion.Config) {
 			fmt.Fprintf(w, "  accept  %s on resource %q from %s, auth %s, filters %s, refresh %s\n",
 				events(acc.DeviceState, acc.MailboxState), acc.Resource, match, auth(acc.Username, acc.Password),
 				filters(acc.DeviceState, acc.DeviceStateFilter, acc.MailboxState, acc.MailboxStateFilter), yesNo(acc.Refresh))
+			pubs, keys, eids, expires := acc.Limits()
+			pinned := ""
+			if len(acc.EIDs) > 0 {
+				var es []string
+				for _, e := range acc.EIDs {
+					es = append(es, e.String())
+				}
+				pinned = " (pinned: " + strings.Join(es, ", ") + ")"
+			}
+			fmt.Fprintf(w, "  bounds  %d publications per event, %d states, %d eids%s, expires at most %ds\n",
+				pubs, keys, eids, pinned, int(expires.Seconds()))
 		} else {
 			fmt.Fprintf(w, "  accept  nothing\n")
 		}
@@ -269,4 +287,13 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// or is v, or def when v is zero.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }

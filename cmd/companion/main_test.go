@@ -30,7 +30,10 @@ func TestCheckConfigExample(t *testing.T) {
 		"expiration 3600s",
 		`accept  device+mwi on resource "instance2" from 172.16.10.2/32, auth no, filters none, refresh yes`,
 		"sorcery   3 objects: res_pjsip/auth/alice, res_pjsip/aor/alice, res_pjsip/endpoint/alice",
-		"warnings  none",
+		"bounds  128 publications per event, 250000 states, 4 eids, expires at most 3600s",
+		"bounds  tcp/tls: 256 connections, 8 per source address, 10s to read a message, 2m0s idle",
+		// The example identifies its peer by address, as the seed does.
+		"warnings  1\nwarning: ../../companion.example.toml:78: peer \"instance2\".accept: accepted by source address alone while udp://172.16.10.1:5070 listens",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
@@ -52,6 +55,7 @@ func TestCheckConfigFiveMistakes(t *testing.T) {
 ` + f + `:20: peer "instance2".publish.server_uri: bad URI: port must be a number from 1 to 65535
 ` + f + `:22: peer "instance2".publish.expiration: must be an integer, not a string
 ` + f + `:25: peer "instance2".accept.match[1]: "172.16.10.300/32" is not an IP address or CIDR
+warning: ` + f + `:24: peer "instance2".accept: accepted by source address alone while udp://0.0.0.0:5070 listens: a UDP source address can be forged by anyone who can reach it; set username and password (digest), or take this peer over tls:// only
 ` + f + `: 5 errors
 `
 	if errOut != want {

@@ -80,13 +80,15 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		tlsClient = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
 	stack, err := sipstack.New(sipstack.Options{
-		Node:            cfg.Node,
-		UserAgent:       "asterisk-companion/" + buildVersion(),
-		Logger:          log.With("part", "sip"),
-		TLSClientConfig: tlsClient,
-		// Connection caps and timeouts keep sipstack's defaults until the
-		// configuration file has keys for them.
-		Admit: cfg.AdmitsSource,
+		Node:              cfg.Node,
+		UserAgent:         "asterisk-companion/" + buildVersion(),
+		Logger:            log.With("part", "sip"),
+		TLSClientConfig:   tlsClient,
+		Admit:             cfg.AdmitsSource,
+		MaxConns:          cfg.Node.SIPMaxConnections,
+		MaxConnsPerSource: cfg.Node.SIPMaxConnectionsPerSource,
+		MessageTimeout:    cfg.Node.SIPMessageTimeout,
+		IdleTimeout:       cfg.Node.SIPIdleTimeout,
 	})
 	if err != nil {
 		return nil, err

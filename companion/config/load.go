@@ -568,7 +568,8 @@ func (l *loader) load(root map[string]any) *companion.Config {
 	rs := &section{l: l, m: root, known: []string{"companion", "ami", "ari", "apply", "peer", "sorcery"}}
 	rs.checkKnown()
 
-	if node := rs.table("companion", "name", "eid", "sip_listen", "tls_cert_file", "tls_key_file", "tls_ca_file"); node != nil {
+	if node := rs.table("companion", "name", "eid", "sip_listen", "tls_cert_file", "tls_key_file", "tls_ca_file",
+		"sip_max_connections", "sip_max_connections_per_source", "sip_message_timeout", "sip_idle_timeout"); node != nil {
 		l.node(node, &cfg.Node)
 	} else if !rs.has("companion") {
 		l.errorf(0, "companion", "missing section [companion] (name is required)")
@@ -660,6 +661,13 @@ func (l *loader) node(s *section, n *companion.NodeConfig) {
 			}
 		}
 	}
+	n.SIPMaxConnections = s.positive("sip_max_connections")
+	n.SIPMaxConnectionsPerSource = s.positive("sip_max_connections_per_source")
+	if n.SIPMaxConnections > 0 && n.SIPMaxConnectionsPerSource > n.SIPMaxConnections {
+		s.errorf("sip_max_connections_per_source", "is more than sip_max_connections (%d)", n.SIPMaxConnections)
+	}
+	n.SIPMessageTimeout, _ = s.duration("sip_message_timeout")
+	n.SIPIdleTimeout, _ = s.duration("sip_idle_timeout")
 	if v, ok := s.str("tls_ca_file"); ok {
 		path := s.l.resolve(v)
 		if err := checkReadable(path); v == "" || err != nil {
@@ -751,6 +759,19 @@ func (l *loader) ari(s *section) *companion.ARIConfig {
 }
 
 // duration reads an optional positive duration string such as "2s".
+// positive reads an optional integer bound; 0 when absent or wrong.
+func (s *section) positive(k string) int {
+	v, ok := s.integer(k)
+	if !ok {
+		return 0
+	}
+	if v <= 0 || v > 1<<31-1 {
+		s.errorf(k, "want a whole number from 1 to 2147483647")
+		return 0
+	}
+	return int(v)
+}
+
 func (s *section) duration(k string) (time.Duration, bool) {
 	v, ok := s.m[k]
 	if !ok {
@@ -854,7 +875,8 @@ var peerKeys = []string{"name", "publish", "accept"}
 var publishKeys = []string{"server_uri", "device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter",
 	"expiration", "from_uri", "to_uri", "username", "password", "password_env", "password_file"}
 var acceptKeys = []string{"resource", "match", "username", "password", "password_env", "password_file",
-	"device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter", "refresh"}
+	"device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter", "refresh",
+	"eids", "max_publications", "max_keys", "max_eids", "max_expires"}
 
 func (l *loader) peers(rs *section, peers []map[string]any, cfg *companion.Config) {
 	names := map[string]int{}     // name -> line
@@ -1012,6 +1034,29 @@ func (l *loader) accept(s *section, peer string, hasPublish bool) *companion.Acc
 	a.DeviceStateFilter = s.filter("device_state_filter")
 	a.MailboxStateFilter = s.filter("mailbox_state_filter")
 	a.Refresh, _ = s.boolean("refresh")
+	if list, ok := s.strings("eids"); ok {
+		for i, v := range list {
+			eid, err := companion.ParseEntityID(v)
+			if err != nil || eid.IsZero() {
+				s.elemErrorf("eids", i, "want six hex byte pairs such as \"02:42:ac:11:00:02\"")
+				continue
+			}
+			a.EIDs = append(a.EIDs, eid)
+		}
+	}
+	a.MaxPublications = s.positive("max_publications")
+	a.MaxKeys = s.positive("max_keys")
+	a.MaxEIDs = s.positive("max_eids")
+	if a.MaxEIDs > 0 && len(a.EIDs) > a.MaxEIDs {
+		s.errorf("max_eids", "is less than the %d eids pinned", len(a.EIDs))
+	}
+	if d, ok := s.duration("max_expires"); ok {
+		if d < time.Second || d%time.Second != 0 {
+			s.errorf("max_expires", "want whole seconds, at least \"1s\"")
+		} else {
+			a.MaxExpires = d
+		}
+	}
 	if !s.has("match") && !s.has("username") {
 		l.errorf(s.header(), s.name, "accepts publications from anyone: set match (source addresses) and/or username (digest auth); "+
 			"to allow every address, say so: match = [\"0.0.0.0/0\", \"::/0\"]")
@@ -1207,6 +1252,20 @@ func (l *loader) crossCheck(rs *section, apply *section, cfg *companion.Config) 
 				"publishes local state, which the companion reads over AMI: add an [ami] section")
 		}
 	}
+	udp := ""
+	for _, ln := range cfg.Node.SIPListen {
+		if ln.Transport == "udp" {
+			udp = ln.String()
+			break
+		}
+	}
+	for i, p := range cfg.Peers {
+		if udp != "" && p.Accept != nil && p.Accept.Username == "" && !loopbackOnly(p.Accept.Match) {
+			l.warnf(l.idx.line("peer", elem(i), "accept"), peerLabel(p, i)+".accept",
+				"accepted by source address alone while %s listens: a UDP source address can be forged by anyone who can reach it; "+
+					"set username and password (digest), or take this peer over tls:// only", udp)
+		}
+	}
 	if list, isList := node.m["sip_listen"].([]any); len(accepting) > 0 && (!node.has("sip_listen") || isList && len(list) == 0) {
 		node.errorf("sip_listen", "required: %s accepts publications, which need a SIP listener", accepting[0])
 	}
@@ -1269,4 +1328,15 @@ func peerLabel(p companion.PeerConfig, i int) string {
 		return fmt.Sprintf("peer %q", p.Name)
 	}
 	return fmt.Sprintf("peer[%d]", i+1)
+}
+
+// loopbackOnly reports whether every prefix lies in the loopback range: a
+// datagram with a forged loopback source cannot come in from outside.
+func loopbackOnly(match []netip.Prefix) bool {
+	for _, p := range match {
+		if !p.Addr().IsLoopback() || (p.Addr().Is4() && p.Bits() < 8) || (p.Addr().Is6() && p.Bits() < 128) {
+			return false
+		}
+	}
+	return len(match) > 0
 }

@@ -48,11 +48,19 @@ func loadExample(t *testing.T) *companion.Config {
 	return cfg
 }
 
-func TestConfigExample(t *testing.T) {
-	cfg := loadExample(t)
-	if len(cfg.Warnings) > 0 {
+// onlyUDPSpoofWarning fails unless the warnings are exactly the one about
+// a peer accepted by address alone over UDP: the example follows the seed,
+// which identifies its peer by address.
+func onlyUDPSpoofWarning(t *testing.T, cfg *companion.Config) {
+	t.Helper()
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].Error(), "can be forged") {
 		t.Errorf("warnings: %v", companion.ConfigErrors(cfg.Warnings))
 	}
+}
+
+func TestConfigExample(t *testing.T) {
+	cfg := loadExample(t)
+	onlyUDPSpoofWarning(t, cfg)
 	if cfg.Node.Name != "instance1" || !cfg.Node.EIDAuto() {
 		t.Errorf("node = %+v", cfg.Node)
 	}
@@ -145,9 +153,7 @@ func TestConfigExampleInstance2(t *testing.T) {
 	if err != nil {
 		t.Fatalf("instance 2: %v", err)
 	}
-	if len(cfg.Warnings) > 0 {
-		t.Errorf("warnings: %v", companion.ConfigErrors(cfg.Warnings))
-	}
+	onlyUDPSpoofWarning(t, cfg)
 	p := cfg.Peer("instance1")
 	if cfg.Node.Name != "instance2" || p == nil || p.Publish == nil || p.Accept == nil {
 		t.Fatalf("instance 2 = %+v", cfg)
@@ -462,11 +468,13 @@ fields = { disallow = "all" }
 	want := []wantErr{
 		{5, "companion.tls_cert_file", "unused: no tls:// listener"},
 		{12, `peer[1].name`, "is this node's own name"},
+		{13, `peer "n".accept`, "accepted by source address alone while udp://0.0.0.0:5070 listens"},
 		{15, `peer "quiet"`, "neither [peer.publish] nor [peer.accept]"},
 		{20, `peer "p".publish`, "sends nothing"},
 		{22, `peer "p".publish.expiration`, "30 seconds is short"},
 		{23, `peer "p".publish.mailbox_state_filter`, "has no effect"},
 		{24, `peer "p".accept`, "applies nothing"},
+		{24, `peer "p".accept`, "set username and password (digest), or take this peer over tls:// only"},
 		{25, `peer "p".accept.match[1]`, "host bits set; read as 10.0.0.0/8"},
 		{27, "sorcery[1]", "endpoint without allow"},
 		{27, "sorcery[1]", "without an [ari] section, companion run leaves them alone"},
@@ -917,4 +925,102 @@ name = "p"
 			t.Errorf("%s: error %v, want %q", uri, err, want)
 		}
 	}
+}
+
+func TestConfigWarnsOfAddressOnlyAcceptOverUDP(t *testing.T) {
+	for _, tc := range []struct {
+		name, listen, accept string
+		warn                 bool
+	}{
+		{"address over udp", `["udp://0.0.0.0:5070"]`, `match = ["192.0.2.7"]`, true},
+		{"a wide network over udp", `["udp://0.0.0.0:5070", "tcp://0.0.0.0:5071"]`, `match = ["0.0.0.0/0", "::/0"]`, true},
+		{"loopback cannot be forged from outside", `["udp://127.0.0.1:5070"]`, `match = ["127.0.0.1", "::1"]`, false},
+		{"digest", `["udp://0.0.0.0:5070"]`, `match = ["192.0.2.7"]
+username = "u"
+password = "p"`, false},
+		{"tcp only", `["tcp://0.0.0.0:5070"]`, `match = ["192.0.2.7"]`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := `[companion]
+name = "n"
+eid = "02:42:ac:11:00:02"
+sip_listen = ` + tc.listen + `
+
+[ami]
+username = "u"
+secret = "s"
+
+[[peer]]
+name = "p"
+  [peer.accept]
+  device_state = true
+  ` + tc.accept + "\n"
+			cfg, err := Parse("w.toml", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := false
+			for _, w := range cfg.Warnings {
+				if strings.Contains(w.Error(), "can be forged") {
+					got = true
+					if !strings.HasPrefix(w.Error(), "w.toml:12: peer \"p\".accept: ") {
+						t.Errorf("warning not at the accept line: %s", w)
+					}
+				}
+			}
+			if got != tc.warn {
+				t.Errorf("warned %v, want %v: %v", got, tc.warn, companion.ConfigErrors(cfg.Warnings))
+			}
+		})
+	}
+}
+
+func TestConfigAcceptBounds(t *testing.T) {
+	src := `[companion]
+name = "n"
+eid = "02:42:ac:11:00:02"
+sip_listen = ["tcp://0.0.0.0:5070"]
+sip_max_connections = 100
+sip_max_connections_per_source = 4
+sip_message_timeout = "5s"
+sip_idle_timeout = "1m"
+
+[ami]
+username = "u"
+secret = "s"
+
+[[peer]]
+name = "p"
+  [peer.accept]
+  match = ["192.0.2.7"]
+  device_state = true
+  eids = ["02:00:00:00:00:0A"]
+  max_publications = 64
+  max_keys = 1000
+  max_eids = 2
+  max_expires = "600s"
+`
+	cfg, err := Parse("b.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, a := cfg.Node, cfg.Peer("p").Accept
+	if n.SIPMaxConnections != 100 || n.SIPMaxConnectionsPerSource != 4 || n.SIPMessageTimeout != 5*time.Second || n.SIPIdleTimeout != time.Minute {
+		t.Errorf("node bounds = %+v", n)
+	}
+	if len(a.EIDs) != 1 || a.EIDs[0].String() != "02:00:00:00:00:0a" || a.MaxPublications != 64 || a.MaxKeys != 1000 || a.MaxEIDs != 2 || a.MaxExpires != 600*time.Second {
+		t.Errorf("accept bounds = %+v", a)
+	}
+
+	bad := strings.NewReplacer(`sip_max_connections_per_source = 4`, `sip_max_connections_per_source = 400`,
+		`max_keys = 1000`, `max_keys = 0`, `"02:00:00:00:00:0A"`, `"02:00:00:00:00:0A", "nope", "02:00:00:00:00:0B"`,
+		`max_expires = "600s"`, `max_expires = "1.5s"`, `max_eids = 2`, `max_eids = 1`).Replace(src)
+	_, err = Parse("b.toml", []byte(bad))
+	checkErrors(t, err, []wantErr{
+		{6, "companion.sip_max_connections_per_source", "is more than sip_max_connections (100)"},
+		{19, `peer "p".accept.eids[2]`, "six hex byte pairs"},
+		{21, `peer "p".accept.max_keys`, "from 1 to 2147483647"},
+		{22, `peer "p".accept.max_eids`, "is less than the 2 eids pinned"},
+		{23, `peer "p".accept.max_expires`, "whole seconds"},
+	})
 }
