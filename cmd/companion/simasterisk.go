@@ -181,6 +181,13 @@ func (s *simAsterisk) action(c *simConn, h map[string][]string) bool {
 		s.record("Logoff")
 		return false
 	default:
+		// Recorded, so that a test sees an action smuggled in behind
+		// another (an Originate after a CRLF in a device name).
+		// VoicemailUsersList is the client's probe for app_voicemail,
+		// which this Asterisk, like one with res_mwi_external, lacks.
+		if act != "voicemailuserslist" {
+			s.record(fmt.Sprintf("unknown action %q", get("Action")))
+		}
 		c.send("Response: Error", id, "Message: Invalid/unknown command: "+get("Action")+". Use Action: ListCommands to show available commands.")
 	}
 	return true
