@@ -7,9 +7,9 @@ import (
 	"github.com/astcompanion/sidecar/companion"
 )
 
-// maxNameLen bounds, in bytes, a device name or mailbox read from AMI; it
-// matches the domain's bound on the names it carries between servers.
-const maxNameLen = 255
+// maxNameLen bounds, in bytes, a device name or mailbox read from AMI: the
+// domain's bound on the names it carries between servers.
+const maxNameLen = companion.MaxNameLen
 
 // unsafeName says why a device name or mailbox read from AMI is dropped,
 // or "" when it is kept: it holds a control byte (below 0x20, TAB
