@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -41,14 +42,20 @@ type Apply struct {
 	reapplyKinds map[Kind]bool // set by Reapply
 
 	// Owned by Run.
-	at          map[originKey]target              // where each remote entry lands
-	sources     map[target]map[originKey]struct{} // the remote entries landing on a target
-	want        map[target]State                  // value to write, per local target
-	written     map[target]State                  // value last written successfully
-	retryAt     map[target]time.Time
-	failures    map[target]int
-	unsupported map[Kind]bool
-	warnedLong  map[string]bool // by shortened name
+	at           map[originKey]target              // where each remote entry lands
+	sources      map[target]map[originKey]struct{} // the remote entries landing on a target
+	want         map[target]State                  // value to write, per local target
+	written      map[target]State                  // value last written successfully
+	retryAt      map[target]time.Time
+	failures     map[target]int
+	unsupported  map[Kind]bool
+	warnedLong   map[string]bool      // by shortened name
+	stale        map[target]time.Time // ledger names from before a restart, and when to clear them
+	localHeld    map[target]bool      // targets refused because they are local, logged once
+	lastSave     time.Time
+	ledgerWarned bool
+
+	refusedLocal atomic.Uint64
 }
 
 // ApplyOptions tune an Apply; zero fields take defaults.
@@ -57,7 +64,22 @@ type ApplyOptions struct {
 	MaxBackoff time.Duration // default 60 s
 	Timeout    time.Duration // bound of one write; default 10 s
 	Logger     *slog.Logger
+
+	// Ledger records what is written for which origin, across restarts;
+	// nil keeps no record. Its names that no peer asserts within
+	// LedgerGrace of Run's start are cleared.
+	Ledger      *Ledger
+	LedgerGrace time.Duration // default DefaultLedgerGrace
+	// Local and Self give this node's own states: a remote state never
+	// overwrites a device or mailbox local to this Asterisk.
+	Local *Table
+	Self  EntityID
 }
+
+// DefaultLedgerGrace is how long a name written before a restart waits for
+// a peer to assert it again before it is cleared: long enough for the
+// refresh requests sent at start to be answered.
+const DefaultLedgerGrace = time.Minute
 
 type target struct {
 	kind Kind
@@ -96,6 +118,8 @@ func NewApply(cfg ApplyConfig, remote *Table, device, mailbox Applier, echoes *E
 		failures:     make(map[target]int),
 		unsupported:  make(map[Kind]bool),
 		warnedLong:   make(map[string]bool),
+		stale:        make(map[target]time.Time),
+		localHeld:    make(map[target]bool),
 	}
 }
 
@@ -127,7 +151,9 @@ func (a *Apply) takeReapply() []Kind {
 func (a *Apply) Run(ctx context.Context) error {
 	w := a.remote.Watch(func(_ EntityID, k Key) bool { return a.applier(k.Kind) != nil })
 	defer w.Close()
+	defer a.saveLedger(true)
 	a.rewrite(KindDevice, KindMailbox) // what arrived before the watch
+	a.loadStale()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -139,13 +165,21 @@ func (a *Apply) Run(ctx context.Context) error {
 			a.rewrite(a.takeReapply()...)
 		default:
 		}
+		a.clearStale()
 		a.writeDue(ctx)
+		a.saveLedger(false) // the forgotten names
 		if ctx.Err() != nil {
 			return nil
 		}
 
 		// Go 1.23 timers: after Stop or Reset no stale tick is delivered.
-		if next, ok := a.nextRetry(); ok {
+		next, ok := a.nextRetry()
+		for _, at := range a.stale {
+			if !ok || at.Before(next) {
+				next, ok = at, true
+			}
+		}
+		if ok {
 			timer.Reset(max(time.Until(next), 0))
 		} else {
 			timer.Stop()
@@ -230,6 +264,7 @@ func (a *Apply) consider(origin EntityID, k Key) {
 			}
 			src[id] = struct{}{}
 		}
+		delete(a.stale, now) // a peer asserts it again
 		a.settle(now, k.Kind)
 	}
 }
@@ -265,11 +300,113 @@ func (a *Apply) release(t target) {
 	}
 	delete(a.written, t)
 	delete(a.warnedLong, t.name)
+	delete(a.localHeld, t)
+	if a.opts.Ledger != nil {
+		a.opts.Ledger.Forget(t.kind, t.name)
+	}
 	if t.kind == KindDevice {
 		a.echoes.ReleaseDevice(t.name)
 	} else if id, ok := ParseMailboxID(t.name); ok {
 		a.echoes.ReleaseMailbox(id)
 	}
+}
+
+// recordIntent enters the targets about to be written for a peer in the
+// ledger, and saves it, before the first write: a write whose answer is
+// cut off by a crash may still have reached Asterisk, which keeps it. One
+// save serves the whole batch; names already entered cost nothing.
+func (a *Apply) recordIntent(due []target) {
+	l := a.opts.Ledger
+	if l == nil {
+		return
+	}
+	for _, t := range due {
+		if a.isLocal(t) {
+			continue
+		}
+		if origin, ok := a.originOf(t); ok {
+			l.Record(t.kind, t.name, origin)
+		}
+	}
+	a.saveLedger(true)
+}
+
+// originOf is the origin whose value target t holds: the newest of the
+// entries landing there.
+func (a *Apply) originOf(t target) (EntityID, bool) {
+	var best Entry
+	for id := range a.sources[t] {
+		if e, ok := a.remote.Get(id.origin, id.key); ok && e.Version > best.Version {
+			best = e
+		}
+	}
+	return best.Origin, best.Version != 0
+}
+
+// isLocal reports whether t names a device or mailbox this Asterisk holds
+// as its own.
+func (a *Apply) isLocal(t target) bool {
+	if a.opts.Local == nil {
+		return false
+	}
+	_, ok := a.opts.Local.Get(a.opts.Self, Key{Kind: t.kind, Name: t.name})
+	return ok
+}
+
+// RefusedLocal is how many writes were not made because the target is
+// local to this Asterisk.
+func (a *Apply) RefusedLocal() uint64 { return a.refusedLocal.Load() }
+
+// loadStale takes the ledger's names that no peer asserts now: written
+// before a restart, they are cleared unless a peer asserts them within
+// LedgerGrace.
+func (a *Apply) loadStale() {
+	if a.opts.Ledger == nil {
+		return
+	}
+	grace := a.opts.LedgerGrace
+	if grace <= 0 {
+		grace = DefaultLedgerGrace
+	}
+	at := time.Now().Add(grace)
+	for _, e := range a.opts.Ledger.Entries() {
+		t := target{e.Kind, e.Name}
+		if _, held := a.sources[t]; held || a.applier(e.Kind) == nil {
+			continue
+		}
+		a.stale[t] = at
+	}
+	if n := len(a.stale); n > 0 {
+		a.opts.Logger.Info("states written for peers before a restart wait for their peers", "count", n, "cleared_after", grace.String())
+	}
+}
+
+// clearStale wants the cleared value of each stale name whose grace is
+// over and that no peer asserted meanwhile.
+func (a *Apply) clearStale() {
+	now := time.Now()
+	for t, at := range a.stale {
+		if now.Before(at) {
+			continue
+		}
+		delete(a.stale, t)
+		if _, held := a.sources[t]; !held {
+			a.settle(t, t.kind) // wants the cleared value
+		}
+	}
+}
+
+func (a *Apply) saveLedger(final bool) {
+	l := a.opts.Ledger
+	if l == nil || (!final && time.Since(a.lastSave) < time.Second) {
+		return
+	}
+	a.lastSave = time.Now()
+	err := l.Save()
+	if err != nil && !a.ledgerWarned {
+		a.opts.Logger.Warn("the ledger of states written for peers could not be saved; after a restart they may be taken for local states", "file", l.Path(), "err", err)
+	}
+	a.ledgerWarned = err != nil
 }
 
 func (a *Apply) cleared(k Key) State {
@@ -311,6 +448,7 @@ func (a *Apply) writeDue(ctx context.Context) {
 	slices.SortFunc(due, func(x, y target) int {
 		return cmp.Or(cmp.Compare(x.kind, y.kind), cmp.Compare(x.name, y.name))
 	})
+	a.recordIntent(due)
 	for _, t := range due {
 		if ctx.Err() != nil {
 			return
@@ -319,6 +457,16 @@ func (a *Apply) writeDue(ctx context.Context) {
 			continue // found out a moment ago
 		}
 		v := a.want[t]
+		if a.isLocal(t) {
+			a.refusedLocal.Add(1)
+			if !a.localHeld[t] {
+				a.localHeld[t] = true
+				a.opts.Logger.Warn("not writing a remote state over a device or mailbox local to this Asterisk", "target", v.Key.String())
+			}
+			delete(a.want, t)
+			delete(a.retryAt, t)
+			continue
+		}
 		err := a.write(ctx, v)
 		if ctx.Err() != nil {
 			return // shutting down: not a failure of the write

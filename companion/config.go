@@ -16,7 +16,7 @@ const (
 	DefaultAMIReconnectInterval = 2 * time.Second
 	DefaultAMIActionTimeout     = 5 * time.Second
 	DefaultARITimeout           = 10 * time.Second
-	DefaultProvisionStateFile   = "/var/lib/companion/provisioned.json"
+	DefaultStateDir             = "/var/lib/companion"
 	DefaultARIURL               = "http://127.0.0.1:8088/ari"
 	DefaultPublishExpiration    = 3600 * time.Second
 	DefaultAMIDeviceName        = "Custom:{device}"
@@ -60,6 +60,11 @@ type NodeConfig struct {
 	// TLSCAFile holds the PEM certificates that peers' TLS certificates
 	// must chain to; empty: the system's roots.
 	TLSCAFile string
+
+	// StateDir holds what the companion keeps across restarts: the ledger
+	// of states written for peers, and by default the provisioning state
+	// file.
+	StateDir string
 
 	// Bounds of the SIP listeners; zero takes the SIP edge's defaults.
 	SIPMaxConnections          int           // TCP and TLS connections in all
@@ -121,6 +126,10 @@ type ApplyConfig struct {
 	// ClearDeviceState is written to a remote device when the peer that
 	// asserted it goes away (publication expired or removed).
 	ClearDeviceState DeviceState
+	// LedgerFile records what was written for which peer, across
+	// restarts ([companion] state_dir/applied.json); "" keeps the record
+	// in memory only.
+	LedgerFile string
 }
 
 // DeviceNameTemplate names the local device a remote device state is written

@@ -24,6 +24,7 @@ import (
 // sink wrote for that mailbox: MessageWaiting events can trail the writes.
 type Echoes struct {
 	produced *regexp.Regexp // nil when the template cannot tell
+	ledger   *Ledger        // names written before a restart; nil for none
 
 	mu         sync.Mutex
 	devices    map[string]uint64         // upper-cased technology, as Asterisk normalises it; 0 while written, else its release number
@@ -99,6 +100,10 @@ func templatePattern(t DeviceNameTemplate) *regexp.Regexp {
 	b.WriteString(")$")
 	return regexp.MustCompile(b.String())
 }
+
+// UseLedger makes every name in l an echo: it was written for a peer,
+// possibly before a restart, and is not local state.
+func (e *Echoes) UseLedger(l *Ledger) { e.ledger = l }
 
 // deviceKey folds the technology's case: Asterisk turns "custom:x" into
 // "Custom:x", while the resource part is case-sensitive.
@@ -181,6 +186,14 @@ func (e *Echoes) Device(name string) bool {
 	if e.produced != nil && e.produced.MatchString(name) {
 		return true
 	}
+	if e.ledger != nil {
+		if e.ledger.Has(KindDevice, name) || e.ledger.Has(KindDevice, deviceKey(name)) {
+			return true
+		}
+		if len(name) > 4 && strings.EqualFold(name[:4], "MWI:") && e.ledger.Has(KindMailbox, name[4:]) {
+			return true
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.devices[deviceKey(name)]; ok {
@@ -195,6 +208,9 @@ func (e *Echoes) Device(name string) bool {
 
 // Mailbox reports whether a mailbox count for id is an echo.
 func (e *Echoes) Mailbox(id MailboxID, old, new int) bool {
+	if e.ledger != nil && e.ledger.Has(KindMailbox, id.String()) {
+		return true
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Contains(e.mailboxes[id.String()], mailboxCount{old, new})

@@ -39,6 +39,9 @@ type ExchangeOptions struct {
 	Logger         *slog.Logger
 	Publisher      PublisherOptions
 	Apply          ApplyOptions
+	// Ledger remembers what was written for peers across restarts, so
+	// that it is never taken for local state; nil keeps no record.
+	Ledger *Ledger
 }
 
 // NewExchange wires an exchange for cfg; eid is this node's Entity ID
@@ -61,6 +64,9 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 		tmpl = cfg.Apply.DeviceName
 	}
 	echoes := NewEchoes(tmpl)
+	if opts.Ledger != nil {
+		echoes.UseLedger(opts.Ledger)
+	}
 	x.local = NewLocal(x.LocalTable, eid, echoes)
 	x.receiver = NewReceiver(cfg, eid, x.RemoteTable)
 	x.receiver.SetLogger(log.With("part", "receiver"))
@@ -98,6 +104,7 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 	if ao.Logger == nil {
 		ao.Logger = log.With("part", "apply")
 	}
+	ao.Ledger, ao.Local, ao.Self = opts.Ledger, x.LocalTable, eid
 	if opts.DeviceApplier != nil || opts.MailboxApplier != nil {
 		x.apply = NewApply(cfg.Apply, x.RemoteTable, opts.DeviceApplier, opts.MailboxApplier, echoes, x.receiver.PeerOf, ao)
 		x.local.OnSnapshot(x.apply.Reapply)

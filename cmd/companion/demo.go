@@ -8,7 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/astcompanion/sidecar/companion/config"
@@ -35,6 +38,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "companion demo:", err)
 		return 2
 	}
+	defer removeScratchState()
 	if err := runDemo(stdout, func(name string) *slog.Logger { return log.With("node", name) }); err != nil {
 		fmt.Fprintln(stderr, "companion demo: FAILED:", err)
 		return 1
@@ -50,6 +54,7 @@ func pairConfig(name, eid string, port int, amiAddr, peer string, peerPort int, 
 name = %[1]q
 eid = %[2]q
 sip_listen = ["udp://127.0.0.1:%[3]d"]
+state_dir = %[9]q
 
 [ami]
 address = %[4]q
@@ -69,7 +74,35 @@ name = %[5]q
   match = ["127.0.0.1/32"]
   refresh = true
   %[8]s
-`, name, eid, port, amiAddr, peer, peerPort, publish, accept)
+`, name, eid, port, amiAddr, peer, peerPort, publish, accept, scratchStateDir(name, port))
+}
+
+var scratch struct {
+	once sync.Once
+	root string
+}
+
+// scratchStateDir is the state_dir of a companion the demo or a test
+// runs: one folder per name and port, so that a companion restarted on
+// the same port finds its ledger, under one temporary folder per process
+// (removeScratchState removes it).
+func scratchStateDir(name string, port int) string {
+	scratch.once.Do(func() {
+		root, err := os.MkdirTemp("", "companion-state-")
+		if err != nil {
+			root = filepath.Join(os.TempDir(), fmt.Sprintf("companion-state-%d", os.Getpid()))
+		}
+		scratch.root = root
+	})
+	dir := filepath.Join(scratch.root, fmt.Sprintf("%s-%d", name, port))
+	_ = os.MkdirAll(dir, 0o700) // a missing folder is warned about at start
+	return dir
+}
+
+func removeScratchState() {
+	if scratch.root != "" {
+		_ = os.RemoveAll(scratch.root)
+	}
 }
 
 type demoSide struct {

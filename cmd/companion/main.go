@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -175,6 +176,7 @@ func summarize(w io.Writer, cfg *companion.Config) {
 			or(n.SIPMaxConnections, sipstack.DefaultMaxConns), or(n.SIPMaxConnectionsPerSource, sipstack.DefaultMaxConnsPerSource),
 			or(n.SIPMessageTimeout, sipstack.DefaultMessageTimeout), or(n.SIPIdleTimeout, sipstack.DefaultIdleTimeout))
 	}
+	fmt.Fprintf(w, "state     %s (what was written for peers: %s)\n", cfg.Node.StateDir, filepath.Base(cfg.Apply.LedgerFile))
 	if a := cfg.AMI; a != nil {
 		fmt.Fprintf(w, "ami       %s as %s (secret %s), reconnect every %s\n", a.Address, a.Username, a.Secret.Source(), a.ReconnectInterval)
 	} else {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -94,7 +95,13 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		return nil, err
 	}
 	n.stack = stack
+	ledger, err := openLedger(cfg, log)
+	if err != nil {
+		stack.Close()
+		return nil, err
+	}
 	n.x = companion.NewExchange(cfg, n.eid, companion.ExchangeOptions{
+		Ledger: ledger,
 		Sender: func(p *companion.PeerConfig, ev companion.Event) companion.Sender {
 			return stack.Sender(p.Publish, ev)
 		},
@@ -235,4 +242,32 @@ func (n *node) reload(path string) {
 	}
 	n.keeper.Use(cfg)
 	n.log.Info("applying the [[sorcery]] objects again; changes to other settings take effect at the next start")
+}
+
+// openLedger opens the record of what this node wrote into its Asterisk
+// for peers. A damaged one stops the start: without it, those states
+// would be taken for local ones and published back to their origins. A
+// folder that cannot be written is only warned about: the record then
+// lives in memory, and is lost with the process.
+func openLedger(cfg *companion.Config, log *slog.Logger) (*companion.Ledger, error) {
+	if cfg.Apply.DeviceState == companion.ApplyNone && cfg.Apply.MailboxState == companion.ApplyNone {
+		return nil, nil
+	}
+	path := cfg.Apply.LedgerFile
+	l, err := companion.OpenLedger(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: apply.ledger_file: %w; if the file is damaged, move it away (the states it lists are then taken for local ones once)", cfg.File, err)
+	}
+	if path == "" {
+		return l, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".companion-ledger-check-*")
+	if err != nil {
+		log.Warn("the ledger's folder cannot be written: what is written for peers will not be remembered across restarts; create it or set apply.ledger_file",
+			"file", path, "err", err)
+		return l, nil
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return l, nil
 }

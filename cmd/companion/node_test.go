@@ -22,6 +22,7 @@ type testSide struct {
 	ast  *simAsterisk
 	port int
 	cfg  *companion.Config
+	node *node
 	stop func()
 }
 
@@ -57,6 +58,7 @@ func (s *testSide) start(t *testing.T, peer *testSide, eid, publish, accept stri
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
+	s.node = n
 	go func() { done <- n.run(ctx, "", nil) }()
 	s.stop = func() {
 		cancel()
@@ -70,8 +72,9 @@ func (s *testSide) start(t *testing.T, peer *testSide, eid, publish, accept stri
 		}
 	}
 	t.Cleanup(func() {
-		if s.stop != nil {
-			s.stop()
+		if stop := s.stop; stop != nil {
+			s.stop = nil
+			stop()
 		}
 	})
 }

@@ -319,3 +319,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// mailbox returns a mailbox's old and new counts.
+func (s *simAsterisk) mailbox(box string) [2]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mailboxes[box]
+}

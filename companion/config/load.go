@@ -569,7 +569,7 @@ func (l *loader) load(root map[string]any) *companion.Config {
 	rs.checkKnown()
 
 	if node := rs.table("companion", "name", "eid", "sip_listen", "tls_cert_file", "tls_key_file", "tls_ca_file",
-		"sip_max_connections", "sip_max_connections_per_source", "sip_message_timeout", "sip_idle_timeout"); node != nil {
+		"sip_max_connections", "sip_max_connections_per_source", "sip_message_timeout", "sip_idle_timeout", "state_dir"); node != nil {
 		l.node(node, &cfg.Node)
 	} else if !rs.has("companion") {
 		l.errorf(0, "companion", "missing section [companion] (name is required)")
@@ -585,6 +585,13 @@ func (l *loader) load(root map[string]any) *companion.Config {
 		apply = &section{l: l, m: map[string]any{}, path: []string{"apply"}, name: "apply"}
 	}
 	l.apply(apply, &cfg.Apply)
+	if cfg.Node.StateDir == "" {
+		cfg.Node.StateDir = companion.DefaultStateDir
+	}
+	cfg.Apply.LedgerFile = filepath.Join(cfg.Node.StateDir, "applied.json")
+	if cfg.ARI != nil && cfg.ARI.StateFile == "" {
+		cfg.ARI.StateFile = filepath.Join(cfg.Node.StateDir, "provisioned.json")
+	}
 	if peers, ok := rs.tables("peer"); ok {
 		l.peers(rs, peers, cfg)
 	}
@@ -661,6 +668,14 @@ func (l *loader) node(s *section, n *companion.NodeConfig) {
 			}
 		}
 	}
+	n.StateDir = companion.DefaultStateDir
+	if v, ok := s.str("state_dir"); ok {
+		if v == "" {
+			s.errorf("state_dir", "must not be empty")
+		} else {
+			n.StateDir = l.resolve(v)
+		}
+	}
 	n.SIPMaxConnections = s.positive("sip_max_connections")
 	n.SIPMaxConnectionsPerSource = s.positive("sip_max_connections_per_source")
 	if n.SIPMaxConnections > 0 && n.SIPMaxConnectionsPerSource > n.SIPMaxConnections {
@@ -722,7 +737,8 @@ func (l *loader) ami(s *section) *companion.AMIConfig {
 
 func (l *loader) ari(s *section) *companion.ARIConfig {
 	s.checkKnown()
-	a := &companion.ARIConfig{URL: companion.DefaultARIURL, Timeout: companion.DefaultARITimeout, StateFile: companion.DefaultProvisionStateFile}
+	// StateFile defaults to [companion] state_dir/provisioned.json (load).
+	a := &companion.ARIConfig{URL: companion.DefaultARIURL, Timeout: companion.DefaultARITimeout}
 	if v, ok := s.str("url"); ok {
 		// url.Parse errors quote the input, which could hold credentials.
 		u, err := url.Parse(v)
@@ -808,6 +824,7 @@ func (l *loader) apply(s *section, a *companion.ApplyConfig) {
 	}
 	a.DeviceState = mode("device_state")
 	a.MailboxState = mode("mailbox_state")
+
 	a.ClearDeviceState = companion.Unavailable
 	if v, ok := s.str("device_clear_state"); ok {
 		if st, known := companion.ParseDeviceState(v); known {

@@ -74,7 +74,7 @@ func TestConfigExample(t *testing.T) {
 	if cfg.ARI == nil || cfg.ARI.URL != "http://127.0.0.1:8088/ari" || cfg.ARI.Username != "asterisk" || cfg.ARI.Password.Reveal() != "change-me" {
 		t.Errorf("ari = %+v", cfg.ARI)
 	}
-	if want := (companion.ApplyConfig{DeviceState: companion.ApplyAMI, DeviceName: "Custom:{device}", MailboxState: companion.ApplyAMI, ClearDeviceState: companion.Unavailable}); cfg.Apply != want {
+	if want := (companion.ApplyConfig{DeviceState: companion.ApplyAMI, DeviceName: "Custom:{device}", MailboxState: companion.ApplyAMI, ClearDeviceState: companion.Unavailable, LedgerFile: "/var/lib/companion/applied.json"}); cfg.Apply != want {
 		t.Errorf("apply = %+v", cfg.Apply)
 	}
 	if len(cfg.Peers) != 1 {
@@ -213,7 +213,7 @@ name = "p1"
 	if cfg.ARI != nil {
 		t.Errorf("ari = %+v, want nil without [ari]", cfg.ARI)
 	}
-	if want := (companion.ApplyConfig{DeviceState: companion.ApplyAMI, DeviceName: "Custom:{device}", MailboxState: companion.ApplyAMI, ClearDeviceState: companion.Unavailable}); cfg.Apply != want {
+	if want := (companion.ApplyConfig{DeviceState: companion.ApplyAMI, DeviceName: "Custom:{device}", MailboxState: companion.ApplyAMI, ClearDeviceState: companion.Unavailable, LedgerFile: "/var/lib/companion/applied.json"}); cfg.Apply != want {
 		t.Errorf("apply = %+v", cfg.Apply)
 	}
 	p := cfg.Peers[0]
@@ -1023,4 +1023,34 @@ name = "p"
 		{22, `peer "p".accept.max_eids`, "is less than the 2 eids pinned"},
 		{23, `peer "p".accept.max_expires`, "whole seconds"},
 	})
+}
+
+func TestConfigStateDir(t *testing.T) {
+	src := `[companion]
+name = "n"
+eid = "02:42:ac:11:00:02"
+state_dir = "state"
+
+[ami]
+username = "u"
+secret = "s"
+
+[ari]
+username = "u"
+password = "p"
+`
+	cfg, err := Parse("/etc/companion/c.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Node.StateDir != "/etc/companion/state" || cfg.Apply.LedgerFile != "/etc/companion/state/applied.json" || cfg.ARI.StateFile != "/etc/companion/state/provisioned.json" {
+		t.Errorf("state_dir %q, ledger %q, provisioning state %q", cfg.Node.StateDir, cfg.Apply.LedgerFile, cfg.ARI.StateFile)
+	}
+	cfg, err = Parse("/etc/companion/c.toml", []byte(strings.Replace(src, `password = "p"`, "password = \"p\"\nstate_file = \"/srv/p.json\"", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ARI.StateFile != "/srv/p.json" {
+		t.Errorf("an explicit state_file = %q", cfg.ARI.StateFile)
+	}
 }
