@@ -33,6 +33,7 @@ type Publisher struct {
 	send    Sender
 	opts    PublisherOptions
 	dumpReq chan struct{}
+	askReq  chan struct{}
 	sent    atomic.Int64
 	// abandoned makes Run end without removing the publication: the
 	// process is failing, and its peers should keep our states until the
@@ -89,6 +90,7 @@ func NewPublisher(peer *PeerConfig, ev Event, eid EntityID, local *Table, s Send
 		send:       s,
 		opts:       opts.withDefaults(),
 		dumpReq:    make(chan struct{}, 1),
+		askReq:     make(chan struct{}, 1),
 		pending:    make(map[Key]Entry),
 		expiration: int(peer.Publish.Expiration / time.Second),
 		askRefresh: peer.Accept != nil && peer.Accept.Refresh,
@@ -109,6 +111,17 @@ func NewPublisher(peer *PeerConfig, ev Event, eid EntityID, local *Table, s Send
 func (p *Publisher) Dump() {
 	select {
 	case p.dumpReq <- struct{}{}:
+	default:
+	}
+}
+
+// AskRefresh makes the publisher ask the peer for its full state (a
+// refresh body), as it does at start when [peer.accept] refresh is set:
+// the peer is back after a silence, and what it asserted was cleared. It
+// does not block.
+func (p *Publisher) AskRefresh() {
+	select {
+	case p.askReq <- struct{}{}:
 	default:
 	}
 }
@@ -142,6 +155,13 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-p.dumpReq:
 			// The peer asked: it is up, whatever the backoff thought.
 			p.queueAll()
+			retryAt = time.Time{}
+		default:
+		}
+		select {
+		case <-p.askReq:
+			// The peer is back: ask now, whatever the backoff thought.
+			p.askRefresh = true
 			retryAt = time.Time{}
 		default:
 		}
@@ -184,6 +204,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-w.C():
 		case <-p.dumpReq:
 			p.queueAll()
+			retryAt = time.Time{}
+		case <-p.askReq:
+			p.askRefresh = true
 			retryAt = time.Time{}
 		case <-timer.C:
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -391,5 +392,34 @@ func TestPublisherAbandonedSendsNoRemoval(t *testing.T) {
 		if want := map[bool]int{false: 1, true: 0}[abandon]; removals != want {
 			t.Errorf("abandoned=%v: %d removals, want %d", abandon, removals, want)
 		}
+	}
+}
+
+// AskRefresh (the peer is back after a silence) sends a refresh request
+// at once, as at start.
+func TestPublisherAskRefresh(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("PJSIP/alice", InUse, true))
+	d := newPeerDouble(t)
+	p := NewPublisher(testPeer(true, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	stop := startPublisher(t, p)
+	defer stop()
+	waitFor(t, "alice at the peer", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
+	refreshes := func() int {
+		n := 0
+		for _, r := range d.requests() {
+			if strings.Contains(string(r.Body), `"type":"refresh"`) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := refreshes(); n != 1 {
+		t.Fatalf("%d refresh requests at start", n)
+	}
+	p.AskRefresh()
+	waitFor(t, "a second refresh request", func() bool { return refreshes() == 2 })
+	if r := d.requests()[2]; r.IfMatch == "" {
+		t.Errorf("refresh request outside the publication: %+v", r)
 	}
 }
