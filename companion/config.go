@@ -163,7 +163,32 @@ type PublishConfig struct {
 	Expiration         time.Duration // whole seconds
 	Username           string        // outbound_auth; empty: no credentials
 	Password           Secret
+	// ResendInterval is how often the whole state is queued again, behind
+	// live changes; zero takes DefaultResendInterval, Off turns it off.
+	ResendInterval time.Duration
 }
+
+// Resend returns the interval of full resends, 0 when they are off.
+func (p *PublishConfig) Resend() time.Duration {
+	switch {
+	case p.ResendInterval < 0:
+		return 0
+	case p.ResendInterval == 0:
+		return DefaultResendInterval
+	}
+	return p.ResendInterval
+}
+
+// Off is the value of an optional interval the file turns off ("off").
+const Off time.Duration = -1
+
+// DefaultResendInterval is how often a publisher sends its whole state
+// again: a stock Asterisk peer that restarted without asking for a
+// refresh has our states back within it (its 412 to the first modify
+// starts a new publication with everything), not only at the refresh of
+// the publication, up to 0.9 × expiration later. At one PUBLISH per key
+// and round trip, 1,000 devices cost about 3 requests a second.
+const DefaultResendInterval = 5 * time.Minute
 
 // AcceptConfig is [peer.accept], the equivalent of the peer's endpoint (with
 // its identify and auth), inbound-publication and asterisk-publication.
@@ -188,6 +213,56 @@ type AcceptConfig struct {
 	MaxKeys         int           // states held, both kinds together
 	MaxEIDs         int           // distinct Entity IDs held at once
 	MaxExpires      time.Duration // longest Expires granted; longer asks get this
+
+	// QualifyFrequency is how often the peer is sent an OPTIONS to learn
+	// whether it is alive; zero takes DefaultQualifyFrequency, Off turns
+	// qualify off. QualifyAttempts is how many probes in a row must go
+	// unanswered for the peer to count as down (its states are then
+	// cleared); zero takes DefaultQualifyAttempts.
+	QualifyFrequency time.Duration
+	QualifyAttempts  int
+}
+
+// Defaults of qualify. 30 s and 3 attempts clear a silent peer's states
+// within 95 s (not the hour a publication lives) for one OPTIONS per peer
+// every 30 s; a false alarm needs three probes unanswered in a row, each
+// already retransmitted 4 times over UDP within its 5 s. The timeout is
+// what each probe waits, at most the frequency.
+const (
+	DefaultQualifyFrequency = 30 * time.Second
+	DefaultQualifyAttempts  = 3
+	DefaultQualifyTimeout   = 5 * time.Second
+)
+
+// Qualify returns how often the peer is probed, after how many unanswered
+// probes in a row it counts as down, and how long each probe waits. freq
+// is 0 when the peer is not probed: qualify is off, or the peer has no
+// [peer.accept] (nothing of it to clear) or no [peer.publish] (no address
+// to probe).
+func (p *PeerConfig) Qualify() (freq time.Duration, attempts int, timeout time.Duration) {
+	if p.Accept == nil || p.Publish == nil || p.Accept.QualifyFrequency < 0 {
+		return 0, 0, 0
+	}
+	freq, attempts = p.Accept.QualifyFrequency, p.Accept.QualifyAttempts
+	if freq == 0 {
+		freq = DefaultQualifyFrequency
+	}
+	if attempts <= 0 {
+		attempts = DefaultQualifyAttempts
+	}
+	return freq, attempts, min(DefaultQualifyTimeout, freq)
+}
+
+// QualifyBound is how long after a peer falls silent its states are
+// cleared at the latest: the next attempts probes start within
+// attempts × freq, and the last is given up timeout after it started.
+// 0 when the peer is not probed.
+func (p *PeerConfig) QualifyBound() time.Duration {
+	freq, attempts, timeout := p.Qualify()
+	if freq == 0 {
+		return 0
+	}
+	return time.Duration(attempts)*freq + timeout
 }
 
 // Defaults of the [peer.accept] bounds. 128 publications leave room for a

@@ -3,7 +3,8 @@
 // identify them, the state table shared by the AMI, SIP and ARI sides, the
 // filters of res_pjsip_publish_asterisk, its JSON wire codec, the
 // configuration types, and the publisher, receiver and apply loops that
-// move states between this node and its peers (Exchange).
+// move states between this node and its peers, with the liveness loop
+// that clears the states of a peer that fell silent (Exchange).
 //
 // It imports the standard library only: no adapter, no TOML parser. The
 // adapters ami/, ari/ and companion/sipstack implement the small interfaces

@@ -18,6 +18,7 @@ type Exchange struct {
 	local    *Local
 	receiver *Receiver
 	apply    *Apply
+	liveness *Liveness
 
 	// LocalTable holds this node's states (origin = its EID); RemoteTable
 	// the peers' (origin = the sender's EID).
@@ -36,9 +37,13 @@ type ExchangeOptions struct {
 	// (or apply mode "none") leaves that kind unapplied.
 	DeviceApplier  Applier
 	MailboxApplier Applier
-	Logger         *slog.Logger
-	Publisher      PublisherOptions
-	Apply          ApplyOptions
+	// Prober returns the liveness probe of a peer that has [peer.publish]
+	// and [peer.accept] and qualify on; nil probes no peer.
+	Prober    func(peer *PeerConfig) Prober
+	Logger    *slog.Logger
+	Publisher PublisherOptions
+	Apply     ApplyOptions
+	Liveness  LivenessOptions
 	// Ledger remembers what was written for peers across restarts, so
 	// that it is never taken for local state; nil keeps no record.
 	Ledger *Ledger
@@ -100,6 +105,31 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 		}
 	})
 
+	lo := opts.Liveness
+	if lo.Logger == nil {
+		lo.Logger = log.With("part", "liveness")
+	}
+	x.liveness = NewLiveness(x.receiver, lo)
+	for i := range cfg.Peers {
+		peer := &cfg.Peers[i]
+		if freq, _, _ := peer.Qualify(); freq == 0 || opts.Prober == nil {
+			continue
+		}
+		name, refresh := peer.Name, peer.Accept.Refresh
+		x.liveness.Watch(peer, opts.Prober(peer), func() {
+			if !refresh {
+				return
+			}
+			// What it asserted was cleared: ask it to send it again
+			// rather than wait for its next changes.
+			for ev, p := range x.publishers[name] {
+				x.log.Info("asking a peer that is back for its state", "peer", name, "event", string(ev))
+				p.AskRefresh()
+			}
+		})
+	}
+	x.receiver.OnActivity(x.liveness.Seen)
+
 	ao := opts.Apply
 	if ao.Logger == nil {
 		ao.Logger = log.With("part", "apply")
@@ -121,6 +151,9 @@ func (x *Exchange) OnSnapshot(f func(Kind)) { x.local.OnSnapshot(f) }
 
 // Handler answers the PUBLISHes the SIP edge receives.
 func (x *Exchange) Handler() PublishHandler { return x.receiver }
+
+// Liveness is the qualify of the peers.
+func (x *Exchange) Liveness() *Liveness { return x.liveness }
 
 // Publisher returns the publisher of ev towards peer, or nil.
 func (x *Exchange) Publisher(peer string, ev Event) *Publisher { return x.publishers[peer][ev] }
@@ -153,6 +186,7 @@ func (x *Exchange) Run(ctx context.Context) error {
 		}
 	}
 	run(x.receiver.Run)
+	run(x.liveness.Run)
 	if x.apply != nil {
 		run(x.apply.Run)
 	}

@@ -69,6 +69,17 @@ type Sender interface {
 	Publish(ctx context.Context, req PublishRequest) (PublishResult, error)
 }
 
+// Prober checks that one peer is alive (qualify): it sends one OPTIONS to
+// the peer's [peer.publish] server_uri host, port and transport, without a
+// user part and From the publication's from_uri, and waits for the final
+// answer, bounded by ctx and the edge's own timeout. Any final answer,
+// whatever its status (a stock Asterisk answers 200, 401 or 404 depending
+// on who asks), proves the peer alive; an error means none came (timeout,
+// transport failure, ctx done). It answers no digest challenge.
+type Prober interface {
+	Probe(ctx context.Context) (status int, err error)
+}
+
 // InboundPublish is a received PUBLISH, as far as the exchange needs it.
 type InboundPublish struct {
 	Source      netip.AddrPort // where it really came from (not Via)

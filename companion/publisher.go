@@ -20,6 +20,17 @@ import (
 //   - The publication is refreshed well before it expires, and a 412 (the
 //     peer lost it: restart, expiry) starts a new one carrying the full
 //     state, never a body-less PUBLISH.
+//   - The full state is queued again every resend_interval, so a peer that
+//     lost it without telling (a stock Asterisk restarted without asking
+//     for a refresh) has it back within that interval, not at the next
+//     refresh of the publication.
+//   - Live changes go first: keys queued by a change are sent before keys
+//     queued by a full send (start, dump, 412, resend), so a resend of N
+//     keys never delays a change by N round trips.
+//
+// A full send is paced by the one PUBLISH in flight: N keys cost N round
+// trips one after the other, never a burst, and a key changed meanwhile
+// goes out once, with its newest value, ahead of the rest.
 //
 // Only entries whose origin is this node's EID are sent: no relaying, so
 // a mesh stays free of loops.
@@ -33,6 +44,7 @@ type Publisher struct {
 	send    Sender
 	opts    PublisherOptions
 	dumpReq chan struct{}
+	askReq  chan struct{}
 	sent    atomic.Int64
 	// abandoned makes Run end without removing the publication: the
 	// process is failing, and its peers should keep our states until the
@@ -40,8 +52,11 @@ type Publisher struct {
 	abandoned atomic.Bool
 
 	// Owned by Run.
-	pending    map[Key]Entry
-	order      []Key
+	pending    map[Key]*queued // the newest value to send, per key
+	live       keyQueue        // keys queued by live changes: sent first
+	bulk       keyQueue        // keys queued by a full send
+	resend     time.Duration   // 0: no periodic full send
+	resendAt   time.Time
 	etag       string
 	expiration int // seconds asked for
 	refreshAt  time.Time
@@ -89,7 +104,9 @@ func NewPublisher(peer *PeerConfig, ev Event, eid EntityID, local *Table, s Send
 		send:       s,
 		opts:       opts.withDefaults(),
 		dumpReq:    make(chan struct{}, 1),
-		pending:    make(map[Key]Entry),
+		askReq:     make(chan struct{}, 1),
+		pending:    make(map[Key]*queued),
+		resend:     peer.Publish.Resend(),
 		expiration: int(peer.Publish.Expiration / time.Second),
 		askRefresh: peer.Accept != nil && peer.Accept.Refresh,
 	}
@@ -109,6 +126,17 @@ func NewPublisher(peer *PeerConfig, ev Event, eid EntityID, local *Table, s Send
 func (p *Publisher) Dump() {
 	select {
 	case p.dumpReq <- struct{}{}:
+	default:
+	}
+}
+
+// AskRefresh makes the publisher ask the peer for its full state (a
+// refresh body), as it does at start when [peer.accept] refresh is set:
+// the peer is back after a silence, and what it asserted was cleared. It
+// does not block.
+func (p *Publisher) AskRefresh() {
+	select {
+	case p.askReq <- struct{}{}:
 	default:
 	}
 }
@@ -136,12 +164,23 @@ func (p *Publisher) Run(ctx context.Context) error {
 	blockedLogged := false
 	for {
 		for _, e := range w.Changes() {
-			p.queue(e)
+			p.queue(e, true)
+		}
+		if p.resend > 0 && !time.Now().Before(p.resendAt) {
+			p.opts.Logger.Debug("sending the full state again (resend_interval)", "keys", p.local.Len(p.eid))
+			p.queueAll()
 		}
 		select {
 		case <-p.dumpReq:
 			// The peer asked: it is up, whatever the backoff thought.
 			p.queueAll()
+			retryAt = time.Time{}
+		default:
+		}
+		select {
+		case <-p.askReq:
+			// The peer is back: ask now, whatever the backoff thought.
+			p.askRefresh = true
 			retryAt = time.Time{}
 		default:
 		}
@@ -157,7 +196,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			wait = p.opts.MaxBackoff
 		case now.Before(retryAt):
 			wait = retryAt.Sub(now)
-		case p.askRefresh || len(p.order) > 0 || (p.etag != "" && !now.Before(p.refreshAt)):
+		case p.askRefresh || len(p.pending) > 0 || (p.etag != "" && !now.Before(p.refreshAt)):
 			blockedLogged = false
 			if !p.step(ctx) {
 				if ctx.Err() != nil {
@@ -170,6 +209,11 @@ func (p *Publisher) Run(ctx context.Context) error {
 			continue
 		case p.etag != "":
 			wait = p.refreshAt.Sub(now)
+		}
+		if p.resend > 0 {
+			if d := max(p.resendAt.Sub(now), 0); wait < 0 || d < wait {
+				wait = d
+			}
 		}
 
 		// Go 1.23 timers: after Stop or Reset no stale tick is delivered.
@@ -185,31 +229,104 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-p.dumpReq:
 			p.queueAll()
 			retryAt = time.Time{}
+		case <-p.askReq:
+			p.askRefresh = true
+			retryAt = time.Time{}
 		case <-timer.C:
 		}
 	}
 }
 
+// queued is the value to send for one key, and whether a live change
+// queued it (then it goes before the keys of a full send).
+type queued struct {
+	e    Entry
+	live bool
+}
+
 // queue records e as the value to send for its key, replacing an older
-// queued one.
-func (p *Publisher) queue(e Entry) {
+// queued one. live is true for a change, false for a full send; a key
+// queued by both is live.
+func (p *Publisher) queue(e Entry, live bool) {
 	k := e.State.Key
-	if old, ok := p.pending[k]; ok {
-		if e.Version >= old.Version {
-			p.pending[k] = e
+	if q, ok := p.pending[k]; ok {
+		if e.Version >= q.e.Version {
+			q.e = e
+		}
+		if live && !q.live {
+			q.live = true
+			p.live.push(k)
 		}
 		return
 	}
-	p.pending[k] = e
-	p.order = append(p.order, k)
+	p.pending[k] = &queued{e: e, live: live}
+	if live {
+		p.live.push(k)
+	} else {
+		p.bulk.push(k)
+	}
 }
 
-// queueAll queues every current state that passes the filter.
+// queueAll queues every current state that passes the filter, behind
+// live changes, and restarts the resend interval.
 func (p *Publisher) queueAll() {
 	for _, e := range p.local.Entries(p.eid) {
 		if p.wants(e.Origin, e.State.Key) {
-			p.queue(e)
+			p.queue(e, false)
 		}
+	}
+	if p.resend > 0 {
+		p.resendAt = time.Now().Add(p.resend)
+	}
+}
+
+// next returns the key to send next: the oldest live one, else the oldest
+// of the full send. Slots of keys sent since, or moved to the live queue,
+// are skipped.
+func (p *Publisher) next() (Key, bool) {
+	for _, c := range [...]struct {
+		q    *keyQueue
+		live bool
+	}{{&p.live, true}, {&p.bulk, false}} {
+		for {
+			k, ok := c.q.front()
+			if !ok {
+				break
+			}
+			if q, pending := p.pending[k]; pending && q.live == c.live {
+				return k, true
+			}
+			c.q.pop()
+		}
+	}
+	return Key{}, false
+}
+
+// keyQueue is a FIFO of keys, popped from the front in O(1) amortised.
+type keyQueue struct {
+	keys []Key
+	head int
+}
+
+func (q *keyQueue) push(k Key) { q.keys = append(q.keys, k) }
+
+func (q *keyQueue) front() (Key, bool) {
+	if q.head == len(q.keys) {
+		return Key{}, false
+	}
+	return q.keys[q.head], true
+}
+
+func (q *keyQueue) pop() {
+	q.keys[q.head] = Key{}
+	q.head++
+	switch {
+	case q.head == len(q.keys):
+		q.keys, q.head = q.keys[:0], 0
+	case q.head > 1024 && q.head > len(q.keys)/2:
+		n := copy(q.keys, q.keys[q.head:])
+		clear(q.keys[n:])
+		q.keys, q.head = q.keys[:n], 0
 	}
 }
 
@@ -219,12 +336,15 @@ func (p *Publisher) step(ctx context.Context) bool {
 	req := PublishRequest{Event: p.event, IfMatch: p.etag, Expires: p.expiration}
 	var sentKey Key
 	var sentVersion uint64
+	haveKey := false
+	if !p.askRefresh {
+		sentKey, haveKey = p.next()
+	}
 	switch {
 	case p.askRefresh:
 		req.Body, _ = EncodeMessage(Message{Type: MessageRefresh, EID: p.eid})
-	case len(p.order) > 0:
-		sentKey = p.order[0]
-		e := p.pending[sentKey]
+	case haveKey:
+		e := p.pending[sentKey].e
 		sentVersion = e.Version
 		body, err := EncodeMessage(p.message(e))
 		if err != nil {
@@ -298,14 +418,14 @@ func (p *Publisher) step(ctx context.Context) bool {
 
 // done drops k from the queue if version is still its newest value.
 func (p *Publisher) done(k Key, version uint64) {
-	if e, ok := p.pending[k]; !ok || e.Version != version {
+	q, ok := p.pending[k]
+	if !ok || q.e.Version != version {
 		return
 	}
 	delete(p.pending, k)
-	for i, q := range p.order {
-		if q == k {
-			p.order = append(p.order[:i], p.order[i+1:]...)
-			break
+	for _, kq := range []*keyQueue{&p.live, &p.bulk} {
+		if f, ok := kq.front(); ok && f == k {
+			kq.pop()
 		}
 	}
 }
@@ -331,7 +451,7 @@ func (p *Publisher) message(e Entry) Message {
 func (p *Publisher) fail(status int, why string) {
 	p.failures++
 	if status != p.lastStatus || p.failures == 1 {
-		p.opts.Logger.Warn("PUBLISH failed; retrying", "status", status, "reason", why, "queued", len(p.order))
+		p.opts.Logger.Warn("PUBLISH failed; retrying", "status", status, "reason", why, "queued", len(p.pending))
 	}
 	p.lastStatus = status
 }

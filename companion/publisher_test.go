@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -391,5 +392,144 @@ func TestPublisherAbandonedSendsNoRemoval(t *testing.T) {
 		if want := map[bool]int{false: 1, true: 0}[abandon]; removals != want {
 			t.Errorf("abandoned=%v: %d removals, want %d", abandon, removals, want)
 		}
+	}
+}
+
+// AskRefresh (the peer is back after a silence) sends a refresh request
+// at once, as at start.
+func TestPublisherAskRefresh(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("PJSIP/alice", InUse, true))
+	d := newPeerDouble(t)
+	p := NewPublisher(testPeer(true, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	stop := startPublisher(t, p)
+	defer stop()
+	waitFor(t, "alice at the peer", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
+	refreshes := func() int {
+		n := 0
+		for _, r := range d.requests() {
+			if strings.Contains(string(r.Body), `"type":"refresh"`) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := refreshes(); n != 1 {
+		t.Fatalf("%d refresh requests at start", n)
+	}
+	p.AskRefresh()
+	waitFor(t, "a second refresh request", func() bool { return refreshes() == 2 })
+	if r := d.requests()[2]; r.IfMatch == "" {
+		t.Errorf("refresh request outside the publication: %+v", r)
+	}
+}
+
+// sentNames lists the device names of the state PUBLISHes from index from.
+func sentNames(d *peerDouble, from int) []string {
+	var out []string
+	for _, r := range d.requests()[from:] {
+		if m, err := DecodeMessage(r.Event, r.Body); err == nil && m.Type == MessageDeviceState {
+			out = append(out, m.State.String())
+		}
+	}
+	return out
+}
+
+// A change made while a full send is queued goes out before the rest of
+// it, right after the PUBLISH in flight.
+func TestPublisherLiveChangesGoBeforeAFullSend(t *testing.T) {
+	local := NewTable()
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		local.Set(meEID, Device(n, NotInUse, true))
+	}
+	d := newPeerDouble(t)
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	stop := startPublisher(t, p)
+	defer stop()
+	waitFor(t, "the start's full send", func() bool { return len(d.requests()) == 5 })
+
+	gate := make(chan struct{})
+	d.mu.Lock()
+	d.gate = gate
+	d.mu.Unlock()
+	p.Dump() // the same full send as a resend's
+	// Nothing goes out until the gate opens: at most one PUBLISH of the
+	// full send is in flight when the changes come.
+	local.Set(meEID, Device("d", Busy, true))
+	local.Set(meEID, Device("z", Ringing, true))
+	close(gate)
+	waitFor(t, "the full send and the changes", func() bool { return len(d.requests()) == 11 })
+
+	got := sentNames(d, 5)
+	pos := map[string]int{}
+	for i, s := range got {
+		pos[s] = i
+	}
+	for _, live := range []string{"d BUSY", "z RINGING"} {
+		i, ok := pos[live]
+		if !ok || i > 2 {
+			t.Errorf("%s sent at %d (of %v), want right after the one in flight", live, i, got)
+		}
+	}
+	if len(got) != 6 || pos["d BUSY"] > pos["z RINGING"] {
+		t.Errorf("sent %v: want 6 PUBLISHes, one per key, changes in their order", got)
+	}
+	for _, bulk := range []string{"a", "b", "c", "e"} {
+		if _, ok := pos[bulk+" NOT_INUSE"]; !ok {
+			t.Errorf("%s not sent again: %v", bulk, got)
+		}
+	}
+}
+
+// Every resend_interval the whole state goes out again.
+func TestPublisherResendsAfterTheInterval(t *testing.T) {
+	local := NewTable()
+	local.Set(meEID, Device("a", InUse, true))
+	local.Set(meEID, Device("b", Busy, true))
+	d := newPeerDouble(t)
+	peer := testPeer(false, "")
+	peer.Publish.ResendInterval = 20 * time.Millisecond
+	p := NewPublisher(peer, EventDeviceState, meEID, local, d, PublisherOptions{})
+	stop := startPublisher(t, p)
+	defer stop()
+	count := func(s string) int {
+		n := 0
+		for _, g := range sentNames(d, 0) {
+			if g == s {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "three full sends", func() bool { return count("a INUSE") >= 3 && count("b BUSY") >= 3 })
+	// Nothing else goes out: one publication, modified each time.
+	for i, r := range d.requests() {
+		if i > 0 && r.IfMatch == "" {
+			t.Errorf("request %d started a new publication: %+v", i, r)
+		}
+	}
+}
+
+func TestKeyQueue(t *testing.T) {
+	var q keyQueue
+	for i := range 3000 {
+		q.push(Key{Kind: KindDevice, Name: strconv.Itoa(i)})
+	}
+	for i := range 3000 {
+		k, ok := q.front()
+		if !ok || k.Name != strconv.Itoa(i) {
+			t.Fatalf("front %d = %v, %v", i, k, ok)
+		}
+		q.pop()
+		if i == 2000 {
+			q.push(Key{Kind: KindDevice, Name: "late"})
+		}
+	}
+	if k, ok := q.front(); !ok || k.Name != "late" {
+		t.Fatalf("front = %v, %v", k, ok)
+	}
+	q.pop()
+	if _, ok := q.front(); ok || len(q.keys) != 0 {
+		t.Errorf("not empty: %d", len(q.keys))
 	}
 }

@@ -54,6 +54,7 @@ type Receiver struct {
 	usage     map[string]*peerUsage  // by peer name
 	counts    map[string]uint64      // refusals by reason
 	onRefresh func(peer string, ev Event)
+	onSeen    func(peer string)
 }
 
 // PublicationGrace is how long a publication outlives its Expires.
@@ -150,6 +151,35 @@ func (r *Receiver) OnRefresh(f func(peer string, ev Event)) {
 	r.mu.Lock()
 	r.onRefresh = f
 	r.mu.Unlock()
+}
+
+// OnActivity registers f, called (outside any lock) with the peer's name
+// whenever a PUBLISH passes the peer's address and credential checks,
+// whatever its answer: the peer is alive. It is called before the request
+// changes anything.
+func (r *Receiver) OnActivity(f func(peer string)) {
+	r.mu.Lock()
+	r.onSeen = f
+	r.mu.Unlock()
+}
+
+// DropPeer removes every publication of peer (both events) as if they had
+// expired: the states they carried are cleared and the Entity IDs they
+// held released. It returns how many publications it removed. Liveness
+// calls it when the peer stops answering OPTIONS.
+func (r *Receiver) DropPeer(peer string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var gone []*publication
+	for _, p := range r.expiry {
+		if p.peer == peer {
+			gone = append(gone, p)
+		}
+	}
+	for _, p := range gone {
+		r.dropLocked(p)
+	}
+	return len(gone)
 }
 
 // Conflict reports whether peer's latest body carried this node's EID: the
@@ -284,6 +314,12 @@ func (r *Receiver) HandlePublish(_ context.Context, in InboundPublish) Answer {
 	}
 	if a, ok := r.authenticate(peer, in); !ok {
 		return a
+	}
+	r.mu.Lock()
+	onSeen := r.onSeen
+	r.mu.Unlock()
+	if onSeen != nil {
+		onSeen(peer.Name)
 	}
 
 	maxPubs, maxKeys, maxEIDs, maxExpires := peer.Accept.Limits()

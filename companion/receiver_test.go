@@ -341,3 +341,52 @@ func BenchmarkReceiverModify(b *testing.B) {
 		tag = a.ETag
 	}
 }
+
+// DropPeer is what Liveness does to a peer that stopped answering: all its
+// publications go as if expired, states cleared and EIDs released; the
+// peer's later PUBLISHes are answered as for any lapsed publication.
+func TestReceiverDropPeer(t *testing.T) {
+	g := newReceiverRig(t)
+	ds, mwi := string(EventDeviceState), string(EventMWI)
+	var seen []string
+	g.r.OnActivity(func(peer string) { seen = append(seen, peer) })
+	dev := g.ok(pub("open", ds, "", 3600, devAlice))
+	g.ok(pub("open", mwi, "", 3600, mbox100))
+	deafEID := "02:00:00:00:00:03"
+	g.ok(pub("deaf", ds, "", 3600, strings.Replace(devAlice, peerEID, deafEID, 1)))
+	if got := g.remoteNames(); len(got) != 2 {
+		t.Fatalf("remote before the drop = %v", got)
+	}
+	if n := g.r.DropPeer("open"); n != 2 {
+		t.Errorf("DropPeer removed %d publications, want both events' 2", n)
+	}
+	if got := g.remoteNames(); len(got) != 0 {
+		t.Errorf("states of the dropped peer kept: %v", got)
+	}
+	if owner := g.r.PeerOf(mustEID(peerEID)); owner != "" {
+		t.Errorf("EID still held by %q", owner)
+	}
+	if owner := g.r.PeerOf(mustEID(deafEID)); owner != "deaf" || g.r.Publications() != 1 {
+		t.Errorf("another peer's publication touched: owner %q, %d publications", owner, g.r.Publications())
+	}
+	if n := g.r.DropPeer("open"); n != 0 {
+		t.Errorf("second DropPeer removed %d", n)
+	}
+	// A stock Asterisk refreshes: 412, then its body-less initial PUBLISH
+	// (200), then its states come with its next change or dump.
+	if a := g.do(pub("open", ds, dev.ETag, 3600, "")); a.Status != 412 {
+		t.Errorf("refresh of a dropped publication: %+v, want 412", a)
+	}
+	g.ok(pub("open", ds, "", 3600, ""))
+	g.ok(pub("open", ds, "", 3600, devAlice))
+	if got := g.remoteNames(); len(got) != 1 || got[0] != "PJSIP/alice INUSE" {
+		t.Errorf("after the peer is back: %v", got)
+	}
+	// Only requests that pass the peer's checks show it alive.
+	g.do(pub("locked", ds, "", 3600, devAlice)) // no credentials: 401
+	g.do(pub("nosuch", ds, "", 3600, devAlice)) // 404
+	want := "open open deaf open open open"
+	if got := strings.Join(seen, " "); got != want {
+		t.Errorf("activity = %q, want %q", got, want)
+	}
+}

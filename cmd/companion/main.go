@@ -195,10 +195,14 @@ func summarize(w io.Writer, cfg *companion.Config) {
 	for _, p := range cfg.Peers {
 		fmt.Fprintf(w, "peer %q\n", p.Name)
 		if pub := p.Publish; pub != nil {
-			fmt.Fprintf(w, "  publish %s to %s, from %s, to %s, expiration %ds, auth %s, filters %s\n",
+			resend := "off"
+			if r := pub.Resend(); r > 0 {
+				resend = fmt.Sprintf("every %ds", int(r.Seconds()))
+			}
+			fmt.Fprintf(w, "  publish %s to %s, from %s, to %s, expiration %ds, auth %s, filters %s, full resend %s\n",
 				events(pub.DeviceState, pub.MailboxState), pub.ServerURI, pub.FromURI, pub.ToURI,
 				int(pub.Expiration.Seconds()), auth(pub.Username, pub.Password),
-				filters(pub.DeviceState, pub.DeviceStateFilter, pub.MailboxState, pub.MailboxStateFilter))
+				filters(pub.DeviceState, pub.DeviceStateFilter, pub.MailboxState, pub.MailboxStateFilter), resend)
 		} else {
 			fmt.Fprintf(w, "  publish nothing\n")
 		}
@@ -225,6 +229,15 @@ func summarize(w io.Writer, cfg *companion.Config) {
 			}
 			fmt.Fprintf(w, "  bounds  %d publications per event, %d states, %d eids%s, expires at most %ds\n",
 				pubs, keys, eids, pinned, int(expires.Seconds()))
+			switch freq, attempts, _ := p.Qualify(); {
+			case freq > 0:
+				fmt.Fprintf(w, "  qualify OPTIONS every %s; after %d unanswered in a row its states are cleared (within %s)\n",
+					freq, attempts, p.QualifyBound())
+			case p.Publish == nil:
+				fmt.Fprintf(w, "  qualify off (no [peer.publish] server_uri to probe)\n")
+			default:
+				fmt.Fprintf(w, "  qualify off\n")
+			}
 		} else {
 			fmt.Fprintf(w, "  accept  nothing\n")
 		}

@@ -31,9 +31,11 @@ func TestCheckConfigExample(t *testing.T) {
 		`accept  device+mwi on resource "instance2" from 172.16.10.2/32, auth no, filters none, refresh yes`,
 		"sorcery   3 objects: res_pjsip/auth/alice, res_pjsip/aor/alice, res_pjsip/endpoint/alice",
 		"bounds  128 publications per event, 250000 states, 4 eids, expires at most 3600s",
+		"qualify OPTIONS every 30s; after 3 unanswered in a row its states are cleared (within 1m35s)",
+		"filters none, full resend every 300s",
 		"bounds  tcp/tls: 256 connections, 8 per source address, 10s to read a message, 2m0s idle",
 		// The example identifies its peer by address, as the seed does.
-		"warnings  1\nwarning: ../../companion.example.toml:81: peer \"instance2\".accept: accepted by source address alone while udp://172.16.10.1:5070 listens",
+		"warnings  1\nwarning: ../../companion.example.toml:84: peer \"instance2\".accept: accepted by source address alone while udp://172.16.10.1:5070 listens",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)

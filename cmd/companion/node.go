@@ -105,6 +105,9 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		Sender: func(p *companion.PeerConfig, ev companion.Event) companion.Sender {
 			return stack.Sender(p.Publish, ev)
 		},
+		Prober: func(p *companion.PeerConfig) companion.Prober {
+			return stack.Prober(p.Publish)
+		},
 		DeviceApplier:  n.applier(cfg.Apply.DeviceState),
 		MailboxApplier: n.applier(cfg.Apply.MailboxState),
 		Logger:         log,

@@ -44,7 +44,14 @@ func newTestSide(t *testing.T, name string) *testSide {
 // extra lines for [peer.publish] and [peer.accept].
 func (s *testSide) start(t *testing.T, peer *testSide, eid, publish, accept string) {
 	t.Helper()
-	src := pairConfig(s.name, eid, s.port, s.ast.addr(), peer.name, peer.port, publish, accept)
+	s.startTo(t, peer.name, peer.port, eid, publish, accept)
+}
+
+// startTo is start with the peer's SIP port given: peerPort may be a
+// relay in front of it.
+func (s *testSide) startTo(t *testing.T, peer string, peerPort int, eid, publish, accept string) {
+	t.Helper()
+	src := pairConfig(s.name, eid, s.port, s.ast.addr(), peer, peerPort, publish, accept)
 	cfg, err := config.Parse(s.name+".toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)

@@ -808,6 +808,36 @@ func (s *section) duration(k string) (time.Duration, bool) {
 	return 0, false
 }
 
+// interval reads an optional interval that can be turned off: a duration
+// string of at least one second, or "off" (also "0s"), which gives
+// companion.Off. Absent or wrong: 0, false.
+func (s *section) interval(k string) (time.Duration, bool) {
+	v, ok := s.m[k]
+	if !ok {
+		return 0, false
+	}
+	str, isStr := v.(string)
+	if !isStr {
+		s.typeError(k, "a duration string such as \"30s\", or \"off\"", v)
+		return 0, false
+	}
+	if strings.EqualFold(str, "off") {
+		return companion.Off, true
+	}
+	d, err := time.ParseDuration(str)
+	switch {
+	case err != nil:
+		s.errorf(k, "want a duration such as \"30s\" or \"5m\", or \"off\"")
+	case d == 0:
+		return companion.Off, true
+	case d < time.Second:
+		s.errorf(k, "must be at least \"1s\" (or \"off\")")
+	default:
+		return d, true
+	}
+	return 0, false
+}
+
 func (l *loader) apply(s *section, a *companion.ApplyConfig) {
 	s.checkKnown()
 	mode := func(k string) companion.ApplyMode {
@@ -890,10 +920,10 @@ func checkDeviceName(t string, mode companion.ApplyMode) error {
 
 var peerKeys = []string{"name", "publish", "accept"}
 var publishKeys = []string{"server_uri", "device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter",
-	"expiration", "from_uri", "to_uri", "username", "password", "password_env", "password_file"}
+	"expiration", "from_uri", "to_uri", "username", "password", "password_env", "password_file", "resend_interval"}
 var acceptKeys = []string{"resource", "match", "username", "password", "password_env", "password_file",
 	"device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter", "refresh",
-	"eids", "max_publications", "max_keys", "max_eids", "max_expires"}
+	"eids", "max_publications", "max_keys", "max_eids", "max_expires", "qualify_frequency", "qualify_attempts"}
 
 func (l *loader) peers(rs *section, peers []map[string]any, cfg *companion.Config) {
 	names := map[string]int{}     // name -> line
@@ -997,6 +1027,7 @@ func (l *loader) publish(s *section) *companion.PublishConfig {
 		}
 	}
 	p.Username, p.Password = s.credentials("username", "password", false)
+	p.ResendInterval, _ = s.interval("resend_interval")
 	if s.offOrAbsent("device_state") && s.offOrAbsent("mailbox_state") {
 		l.warnf(s.header(), s.name, "sends nothing: set device_state = true and/or mailbox_state = true (both default to false)")
 	}
@@ -1073,6 +1104,11 @@ func (l *loader) accept(s *section, peer string, hasPublish bool) *companion.Acc
 		} else {
 			a.MaxExpires = d
 		}
+	}
+	a.QualifyFrequency, _ = s.interval("qualify_frequency")
+	a.QualifyAttempts = s.positive("qualify_attempts")
+	if !hasPublish && a.QualifyFrequency > 0 {
+		s.warnf("qualify_frequency", "has no effect: OPTIONS go to [peer.publish] server_uri, and this peer has no [peer.publish]")
 	}
 	if !s.has("match") && !s.has("username") {
 		l.errorf(s.header(), s.name, "accepts publications from anyone: set match (source addresses) and/or username (digest auth); "+

@@ -1025,6 +1025,88 @@ name = "p"
 	})
 }
 
+func TestConfigQualifyAndResend(t *testing.T) {
+	src := `[companion]
+name = "n"
+eid = "02:42:ac:11:00:02"
+sip_listen = ["udp://127.0.0.1:5070"]
+
+[ami]
+username = "u"
+secret = "s"
+
+[[peer]]
+name = "p"
+  [peer.publish]
+  server_uri = "sip:n@192.0.2.7:5070"
+  device_state = true
+  resend_interval = "10m"
+  [peer.accept]
+  match = ["127.0.0.1"]
+  device_state = true
+  qualify_frequency = "20s"
+  qualify_attempts = 5
+
+[[peer]]
+name = "q"
+  [peer.publish]
+  server_uri = "sip:n@192.0.2.8:5070"
+  device_state = true
+  [peer.accept]
+  match = ["127.0.0.1"]
+  device_state = true
+`
+	cfg, err := Parse("q.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, q := cfg.Peer("p"), cfg.Peer("q")
+	if f, n, to := p.Qualify(); f != 20*time.Second || n != 5 || to != 5*time.Second || p.QualifyBound() != 105*time.Second {
+		t.Errorf("p qualify = %v, %d, %v, bound %v", f, n, to, p.QualifyBound())
+	}
+	if p.Publish.Resend() != 10*time.Minute {
+		t.Errorf("p resend = %v", p.Publish.Resend())
+	}
+	// Defaults: 30 s, 3 attempts, 5 s a probe: cleared within 95 s.
+	if f, n, to := q.Qualify(); f != 30*time.Second || n != 3 || to != 5*time.Second || q.QualifyBound() != 95*time.Second {
+		t.Errorf("default qualify = %v, %d, %v, bound %v", f, n, to, q.QualifyBound())
+	}
+	if q.Publish.Resend() != 5*time.Minute {
+		t.Errorf("default resend = %v", q.Publish.Resend())
+	}
+
+	off := strings.NewReplacer(`resend_interval = "10m"`, `resend_interval = "off"`, `qualify_frequency = "20s"`, `qualify_frequency = "0s"`).Replace(src)
+	cfg, err = Parse("q.toml", []byte(off))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _, _ := cfg.Peer("p").Qualify(); f != 0 || cfg.Peer("p").QualifyBound() != 0 || cfg.Peer("p").Publish.Resend() != 0 {
+		t.Errorf("off: qualify %v, resend %v", f, cfg.Peer("p").Publish.Resend())
+	}
+
+	// No [peer.publish]: nowhere to probe, qualify is off; said only when
+	// asked for.
+	noPub := strings.Replace(src, "  [peer.publish]\n  server_uri = \"sip:n@192.0.2.7:5070\"\n  device_state = true\n  resend_interval = \"10m\"\n", "", 1)
+	cfg, err = Parse("q.toml", []byte(noPub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _, _ := cfg.Peer("p").Qualify(); f != 0 {
+		t.Errorf("qualify without [peer.publish] = %v", f)
+	}
+	checkErrors(t, companion.ConfigErrors(cfg.Warnings), []wantErr{{15, `peer "p".accept.qualify_frequency`, "has no effect"}})
+
+	bad := strings.NewReplacer(`resend_interval = "10m"`, `resend_interval = "5 minutes"`, `qualify_frequency = "20s"`, `qualify_frequency = "500ms"`,
+		`qualify_attempts = 5`, `qualify_attempts = 0`).Replace(src) + "  qualify_frequency = 30\n"
+	_, err = Parse("q.toml", []byte(bad))
+	checkErrors(t, err, []wantErr{
+		{15, `peer "p".publish.resend_interval`, `want a duration such as "30s" or "5m", or "off"`},
+		{19, `peer "p".accept.qualify_frequency`, `must be at least "1s" (or "off")`},
+		{20, `peer "p".accept.qualify_attempts`, "from 1 to 2147483647"},
+		{30, `peer "q".accept.qualify_frequency`, `must be a duration string such as "30s", or "off", not an integer`},
+	})
+}
+
 func TestConfigStateDir(t *testing.T) {
 	src := `[companion]
 name = "n"

@@ -2,7 +2,8 @@
 // imports sipgo and icholy/digest. It turns received PUBLISHes into
 // companion.InboundPublish values for a companion.PublishHandler and sends
 // the answers back, and it sends the PUBLISHes of companion.Sender the way
-// a stock Asterisk (res_pjsip_outbound_publish) writes them.
+// a stock Asterisk (res_pjsip_outbound_publish) writes them, and the
+// OPTIONS of companion.Prober (qualify), as recorded against Asterisk.
 //
 // One Stack owns one sipgo user agent: its listeners (udp, tcp, tls), its
 // transaction layer and the connections it opens as a client. Requests to
