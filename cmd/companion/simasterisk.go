@@ -44,6 +44,10 @@ type simConn struct {
 func (c *simConn) send(lines ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sendLocked(lines...)
+}
+
+func (c *simConn) sendLocked(lines ...string) {
 	for _, l := range lines {
 		c.w.WriteString(l)
 		c.w.WriteString("\r\n")
@@ -135,7 +139,10 @@ func (s *simAsterisk) action(c *simConn, h map[string][]string) bool {
 		s.pinged[c.login] = true
 		s.mu.Unlock()
 	case "devicestatelist":
-		c.send("Response: Success", id, "EventList: start", "Message: Device State Changes will follow")
+		// As in Asterisk, a list goes out in one go, and live events
+		// wait until after it: none newer than an item precedes it.
+		c.mu.Lock()
+		c.sendLocked("Response: Success", id, "EventList: start", "Message: Device State Changes will follow")
 		s.mu.Lock()
 		names := sortedKeys(s.devices)
 		states := make([]string, len(names))
@@ -144,11 +151,13 @@ func (s *simAsterisk) action(c *simConn, h map[string][]string) bool {
 		}
 		s.mu.Unlock()
 		for i, n := range names {
-			c.send("Event: DeviceStateChange", id, "Device: "+n, "State: "+states[i])
+			c.sendLocked("Event: DeviceStateChange", id, "Device: "+n, "State: "+states[i])
 		}
-		c.send("Event: DeviceStateListComplete", id, "EventList: Complete", "ListItems: "+strconv.Itoa(len(names)))
+		c.sendLocked("Event: DeviceStateListComplete", id, "EventList: Complete", "ListItems: "+strconv.Itoa(len(names)))
+		c.mu.Unlock()
 	case "mwiget":
-		c.send("Response: Success", id, "EventList: start", "Message: Mailboxes will follow")
+		c.mu.Lock()
+		c.sendLocked("Response: Success", id, "EventList: start", "Message: Mailboxes will follow")
 		s.mu.Lock()
 		boxes := make(map[string][2]int, len(s.mailboxes))
 		for k, v := range s.mailboxes {
@@ -156,9 +165,10 @@ func (s *simAsterisk) action(c *simConn, h map[string][]string) bool {
 		}
 		s.mu.Unlock()
 		for _, b := range sortedKeys(boxes) {
-			c.send("Event: MWIGet", "Mailbox: "+b, fmt.Sprintf("OldMessages: %d", boxes[b][0]), fmt.Sprintf("NewMessages: %d", boxes[b][1]), id)
+			c.sendLocked("Event: MWIGet", "Mailbox: "+b, fmt.Sprintf("OldMessages: %d", boxes[b][0]), fmt.Sprintf("NewMessages: %d", boxes[b][1]), id)
 		}
-		c.send("Event: MWIGetComplete", id, "EventList: Complete", "ListItems: "+strconv.Itoa(len(boxes)))
+		c.sendLocked("Event: MWIGetComplete", id, "EventList: Complete", "ListItems: "+strconv.Itoa(len(boxes)))
+		c.mu.Unlock()
 	case "setvar":
 		v := get("Variable")
 		dev, ok := strings.CutPrefix(v, "DEVICE_STATE(")
