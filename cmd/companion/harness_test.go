@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,7 +32,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeScratchState() // the state folders of the tests' companions
+	os.Exit(code)
 }
 
 // logDirEnv names a folder where each child's whole log is written when
@@ -305,8 +306,6 @@ type workload struct {
 
 	mu  sync.Mutex // churn and the test change keys at once
 	rng *rand.Rand
-	// holdBoxes keeps churn off the mailboxes while set.
-	holdBoxes atomic.Bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -368,7 +367,7 @@ func (w *workload) churn() {
 			for range churnDevices {
 				w.changeDevice(w.devices[w.rng.IntN(len(w.devices))])
 			}
-			if i%churnBoxEvery == 0 && len(w.boxes) > 0 && !w.holdBoxes.Load() {
+			if i%churnBoxEvery == 0 && len(w.boxes) > 0 {
 				w.changeBox(w.boxes[w.rng.IntN(len(w.boxes))])
 			}
 			w.mu.Unlock()
@@ -404,28 +403,21 @@ func (w *workload) burst(n int) {
 // MWIUpdate), or, when cleared is set, with what a departed peer's keys
 // are cleared to. It returns how many keys differ and the first few.
 func (w *workload) mismatches(peer *amiHost, cleared bool) (int, string) {
-	return w.compare(peer, cleared, false)
+	return w.compare(peer, cleared)
 }
 
-// boxMismatches is mismatches of the mailboxes alone.
-func (w *workload) boxMismatches(peer *amiHost) (int, string) {
-	return w.compare(peer, false, true)
-}
-
-func (w *workload) compare(peer *amiHost, cleared, boxesOnly bool) (int, string) {
+func (w *workload) compare(peer *amiHost, cleared bool) (int, string) {
 	w.ast.simAsterisk.mu.Lock()
 	devs := make(map[string]string, len(w.devices)+len(w.boxes))
 	boxes := make(map[string][2]int, len(w.boxes))
 	for _, b := range w.boxes {
 		boxes[b] = w.ast.mailboxes[b]
 	}
-	if !boxesOnly {
-		for _, d := range w.devices {
-			devs[d] = w.ast.devices[d]
-		}
-		for _, b := range w.boxes {
-			devs["MWI:"+b] = w.ast.devices["MWI:"+b]
-		}
+	for _, d := range w.devices {
+		devs[d] = w.ast.devices[d]
+	}
+	for _, b := range w.boxes {
+		devs["MWI:"+b] = w.ast.devices["MWI:"+b]
 	}
 	own := w.ast.writes[:len(w.ast.writes):len(w.ast.writes)] // appended to, never changed
 	w.ast.simAsterisk.mu.Unlock()
@@ -540,9 +532,6 @@ type pairOptions struct {
 	// expiration is [peer.publish] expiration in seconds.
 	expiration int
 	seed       uint64
-	// peerWithoutMailboxes leaves B without mailboxes of its own (see
-	// TestKnownBugPeerMailboxTakenAsLocal).
-	peerWithoutMailboxes bool
 }
 
 // Sizes of every scenario. A, the side whose companion the scenarios
@@ -590,9 +579,6 @@ func newPair(t *testing.T, o pairOptions) *pair {
 		devices, boxes := scenarioDevices, scenarioMailboxes
 		if s == p.b {
 			devices, boxes = peerDevices, peerMailboxes
-			if o.peerWithoutMailboxes {
-				boxes = 0
-			}
 		}
 		s.work = newWorkload(s.ast, string(rune('a'+i)), devices, boxes, o.seed+uint64(i))
 	}
