@@ -532,6 +532,8 @@ type pairOptions struct {
 	// expiration is [peer.publish] expiration in seconds.
 	expiration int
 	seed       uint64
+	// accept is extra lines of both sides' [peer.accept].
+	accept string
 }
 
 // Sizes of every scenario. A, the side whose companion the scenarios
@@ -551,7 +553,7 @@ const (
 func configFor(t *testing.T, s, peer *side, port int, o pairOptions) string {
 	t.Helper()
 	src := pairConfig(s.name, s.eid, s.port, s.ast.address, peer.name, port,
-		fmt.Sprintf("expiration = %d", o.expiration), "device_state = true\nmailbox_state = true")
+		fmt.Sprintf("expiration = %d", o.expiration), "device_state = true\nmailbox_state = true\n"+o.accept)
 	if o.reconnect != "" {
 		const def = `reconnect_interval = "1h"`
 		if !strings.Contains(src, def) {
