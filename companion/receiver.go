@@ -85,6 +85,7 @@ type eidOwner struct {
 type peerUsage struct {
 	pubs [2]int // live publications by eventIndex
 	eids map[EntityID]struct{}
+	keys int // states held under its EIDs
 }
 
 func eventIndex(ev Event) int {
@@ -267,6 +268,7 @@ func (r *Receiver) dropLocked(p *publication) {
 		o.carried[ev]--
 		if o.carried[ev] == 0 {
 			if _, removed := r.remote.Replace(eid, kind, nil); removed > 0 {
+				r.usageOf(o.peer).keys -= removed
 				r.log.Info("cleared states of a departed peer", "peer", p.peer, "eid", eid.String(), "kind", kind.String(), "count", removed)
 			}
 		}
@@ -420,6 +422,9 @@ func (r *Receiver) HandlePublish(_ context.Context, in InboundPublish) Answer {
 			o.carried[eventIndex(ev)]++
 		}
 		if body.apply {
+			if _, known := r.remote.Get(body.msg.EID, body.msg.State.Key); !known {
+				r.usageOf(peer.Name).keys++
+			}
 			r.remote.Set(body.msg.EID, body.msg.State)
 		}
 	}
@@ -459,11 +464,7 @@ func (r *Receiver) admitEIDLocked(peer *PeerConfig, body decoded, maxEIDs, maxKe
 	}
 	if body.apply {
 		if _, known := r.remote.Get(eid, body.msg.State.Key); !known {
-			held := 0
-			for e := range u.eids {
-				held += r.remote.Len(e)
-			}
-			if held >= maxKeys {
+			if u.keys >= maxKeys {
 				r.refuseLocked(peer.Name, RefusedTooManyKeys, "PUBLISH refused: the peer holds the most states allowed; raise [peer.accept] max_keys if it is right", "max", maxKeys)
 				return Answer{Status: 403, Reason: "Too Many States", Expires: -1}, false
 			}

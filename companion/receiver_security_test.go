@@ -329,7 +329,7 @@ func TestReceiverForgetsDepartedPeers(t *testing.T) {
 		t.Errorf("left behind: %d owners, %d tags, %d in the expiry heap", len(g.r.owners), len(g.r.pubs), g.r.expiry.Len())
 	}
 	for name, u := range g.r.usage {
-		if len(u.eids) != 0 || u.pubs != [2]int{} {
+		if len(u.eids) != 0 || u.pubs != [2]int{} || u.keys != 0 {
 			t.Errorf("peer %s still holds %d EIDs, %v publications", name, len(u.eids), u.pubs)
 		}
 	}
