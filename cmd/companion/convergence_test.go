@@ -32,10 +32,7 @@ func TestConvergeAfterLossReorderDuplication(t *testing.T) {
 	p.link.SetBoth(faultnet.Faults{Loss: 0.3, Reorder: 0.2, ReorderBy: 40 * time.Millisecond, Duplicate: 0.1, Jitter: 5 * time.Millisecond})
 	time.Sleep(faultWindow)
 	p.link.Heal()
-	p.stopChurn()
-	p.a.work.burst(200)
-	p.b.work.burst(200)
-	converge(t, "after healing", convergeBound, p.converged)
+	p.settle(t, "after healing")
 
 	// Backoff keeps the traffic in the window small (a few dozen
 	// datagrams each way): each fault is asked of both directions together.
@@ -80,10 +77,7 @@ func TestConvergeAfterKillAndExpiry(t *testing.T) {
 
 	p.a.proc.start()
 	time.Sleep(time.Second) // still changing on both sides
-	p.stopChurn()
-	p.a.work.burst(200)
-	p.b.work.burst(200)
-	converge(t, "after ast1's restart", convergeBound, p.converged)
+	p.settle(t, "after ast1's restart")
 	p.noEchoes(t)
 	termAll(t, p.a.proc, p.b.proc)
 }
@@ -122,10 +116,7 @@ func TestConvergeAcrossAMIOutage(t *testing.T) {
 		return ast.loginCount() == 3 && strings.Count(p.a.proc.log.String(), `msg="AMI mailbox states read"`) == 3
 	})
 	time.Sleep(time.Second) // still changing on both sides
-	p.stopChurn()
-	p.a.work.burst(200)
-	p.b.work.burst(200)
-	converge(t, "after the AMI outages", convergeBound, p.converged)
+	p.settle(t, "after the AMI outages")
 	if !strings.Contains(p.a.proc.log.String(), "Asterisk is shutting down") {
 		t.Error("ast1's companion did not see the Shutdown event")
 	}
@@ -205,10 +196,7 @@ func TestConvergeAfterPeerFallsSilent(t *testing.T) {
 	}
 	p.link.Heal()
 	time.Sleep(time.Second) // still changing on both sides
-	p.stopChurn()
-	p.a.work.burst(200)
-	p.b.work.burst(200)
-	converge(t, "after the link is back", convergeBound, p.converged)
+	p.settle(t, "after the link is back")
 	p.noEchoes(t)
 	termAll(t, p.a.proc, p.b.proc)
 }
@@ -228,4 +216,14 @@ func TestRestartBesidePeerMailboxes(t *testing.T) {
 	converge(t, "after ast1's restart", convergeBound, p.converged)
 	p.noEchoes(t)
 	termAll(t, p.a.proc, p.b.proc)
+}
+
+// settle stops the churn, ends with a last burst of changes on both sides
+// (newest values that must arrive) and waits until every key is equal.
+func (p *pair) settle(t *testing.T, what string) {
+	t.Helper()
+	p.stopChurn()
+	p.a.work.burst(200)
+	p.b.work.burst(200)
+	converge(t, what, convergeBound, p.converged)
 }
