@@ -180,7 +180,7 @@ func (l *Ledger) Save() error {
 	})
 	b, err := json.MarshalIndent(lf, "", " ")
 	if err == nil {
-		err = writeFileAtomic(l.path, b)
+		err = WriteFileAtomic(l.path, append(b, '\n'))
 	}
 	if err != nil {
 		l.mu.Lock()
@@ -191,22 +191,38 @@ func (l *Ledger) Save() error {
 	return nil
 }
 
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+// WriteFileAtomic writes b to path through a temporary file in the same
+// folder: written, synced, renamed over the old file, and the folder
+// synced, so that a crash leaves the old file or the new one, never a torn
+// one. The ledger and the provisioning state file both use it.
+func WriteFileAtomic(path string, b []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after the rename, nothing is there
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(b); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+	if err = tmp.Sync(); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err = tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	// The rename is durable only once the folder is synced.
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
 }

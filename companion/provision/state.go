@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/astcompanion/sidecar/companion"
 )
 
 // State is the state file: which sorcery objects provisioning has
@@ -101,7 +103,7 @@ func (s *State) clone() *State {
 // Save writes the state atomically: a temporary file in the same folder,
 // fsync, rename over the old one, fsync of the folder. A crash leaves
 // either the old file or the new one, never a torn one.
-func (s *State) Save(path string) (err error) {
+func (s *State) Save(path string) error {
 	s.Version = stateVersion
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -112,32 +114,8 @@ func (s *State) Save(path string) (err error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("state file: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := companion.WriteFileAtomic(path, b); err != nil {
 		return fmt.Errorf("state file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(b); err != nil {
-		return fmt.Errorf("state file: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("state file: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("state file: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("state file: %w", err)
-	}
-	// The rename is durable only once the folder is synced.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }
