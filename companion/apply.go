@@ -272,12 +272,7 @@ func (a *Apply) consider(origin EntityID, k Key) {
 // settle recomputes the value to write on t: the newest of the entries
 // landing there, or the cleared value when none does.
 func (a *Apply) settle(t target, kind Kind) {
-	var best Entry
-	for id := range a.sources[t] {
-		if e, ok := a.remote.Get(id.origin, id.key); ok && e.Version > best.Version {
-			best = e
-		}
-	}
+	best := a.newest(t)
 	v := best.State
 	if best.Version == 0 {
 		v = a.cleared(Key{Kind: kind, Name: t.name})
@@ -334,13 +329,20 @@ func (a *Apply) recordIntent(due []target) {
 // originOf is the origin whose value target t holds: the newest of the
 // entries landing there.
 func (a *Apply) originOf(t target) (EntityID, bool) {
+	best := a.newest(t)
+	return best.Origin, best.Version != 0
+}
+
+// newest is the newest of the remote entries landing on t; Version 0 when
+// none does.
+func (a *Apply) newest(t target) Entry {
 	var best Entry
 	for id := range a.sources[t] {
 		if e, ok := a.remote.Get(id.origin, id.key); ok && e.Version > best.Version {
 			best = e
 		}
 	}
-	return best.Origin, best.Version != 0
+	return best
 }
 
 // isLocal reports whether t names a device or mailbox this Asterisk holds
