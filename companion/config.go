@@ -166,7 +166,27 @@ type PublishConfig struct {
 	// ResendInterval is how often the whole state is queued again, behind
 	// live changes; zero takes DefaultResendInterval, Off turns it off.
 	ResendInterval time.Duration
+	// MaxInFlight is how many publications of each event run side by side
+	// towards this peer, keys sharded across them; 0 takes
+	// DefaultMaxInFlight, 1 is what res_pjsip_outbound_publish does.
+	MaxInFlight int
 }
+
+// InFlight returns the number of publications per event.
+func (p *PublishConfig) InFlight() int {
+	if p.MaxInFlight <= 0 {
+		return DefaultMaxInFlight
+	}
+	return p.MaxInFlight
+}
+
+// DefaultMaxInFlight and MaxMaxInFlight bound [peer.publish] max_in_flight.
+// A receiving companion's default max_publications (128) holds 32
+// publications of both events from one peer.
+const (
+	DefaultMaxInFlight = 32
+	MaxMaxInFlight     = 64
+)
 
 // Resend returns the interval of full resends, 0 when they are off.
 func (p *PublishConfig) Resend() time.Duration {

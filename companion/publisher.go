@@ -76,6 +76,10 @@ type PublisherOptions struct {
 	// Blocked, when it returns true, holds every PUBLISH back: the peer
 	// has sent our own EID, and would take our states for its own.
 	Blocked func() bool
+	// FIFO turns the publisher into the native module's model, for the
+	// bench's baseline only: every change is queued and sent in order,
+	// nothing is coalesced, live changes wait behind a full send.
+	FIFO bool
 }
 
 func (o PublisherOptions) withDefaults() PublisherOptions {
