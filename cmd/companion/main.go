@@ -15,17 +15,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/astcompanion/sidecar/companion"
 	"github.com/astcompanion/sidecar/companion/config"
 	"github.com/astcompanion/sidecar/companion/sipstack"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -38,7 +33,7 @@ commands:
   run --config FILE            run the companion
   provision --config FILE      plan or apply [[sorcery]] objects through ARI
   demo                         two companions beside two simulated Asterisks, on loopback
-  version                      print the version
+  version                      print the version and the VCS revision it was built from
   help                         print this help
 `
 
@@ -59,8 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		return demo(rest, stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "companion %s (%s)\n", buildVersion(), runtime.Version())
-		return 0
+		return printVersion(stdout)
 	case "help", "--help", "-help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -68,16 +62,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "companion: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
-}
-
-func buildVersion() string {
-	if version != "dev" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return version
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
