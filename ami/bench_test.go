@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astcompanion/sidecar/ami/amitest"
 	"github.com/astcompanion/sidecar/companion"
 )
 
@@ -104,4 +105,62 @@ func BenchmarkEventsOverAMI(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(obs.observed.Load())/float64(b.N), "observed/event")
+}
+
+// setvarAnswerer answers every Setvar at once with Asterisk's recorded
+// success, so that a benchmark measures the client and the socket rather
+// than the fake server's transcript search.
+func setvarAnswerer(s *amitest.Session, a amitest.Message) bool {
+	if a.Action() != "Setvar" {
+		return false
+	}
+	_ = s.SendString("Response: Success\r\nActionID: " + a.Get("ActionID") + "\r\nMessage: Variable Set\r\n\r\n")
+	return true
+}
+
+// BenchmarkApplyOverAMI measures applied states per second through the
+// client: ApplyDevice from several callers at once (as companion.Apply
+// issues them), Setvar over a loopback socket to the fake server, its
+// answer matched back to the caller. One op is one applied state.
+func BenchmarkApplyOverAMI(b *testing.B) {
+	for _, callers := range []int{1, 8, 16} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			srv := amitest.Start(b, amitest.Config{
+				Transcripts: []*amitest.Transcript{transcript(b, "01_inst1_local_devstate.transcript")},
+				Answer:      setvarAnswerer,
+			})
+			c := startClient(b, srv, newRecorder(), clientOptions{})
+			srv.Session(b, 1)
+			awaitConnected(b, c.Client)
+			names := make([]string, 1000)
+			for i := range names {
+				names[i] = fmt.Sprintf("Custom:bench-%04d", i)
+			}
+			var next atomic.Int64
+			var failed atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range callers {
+				wg.Go(func() {
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						err := c.ApplyDevice(context.Background(), names[i%int64(len(names))], allStates[i%int64(len(allStates))])
+						if err != nil {
+							failed.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			if n := failed.Load(); n > 0 {
+				b.Fatalf("%d of %d writes failed", n, b.N)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "states/s")
+		})
+	}
 }
