@@ -164,3 +164,60 @@ func BenchmarkApplyOverAMI(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkApplyThroughAMI measures the whole apply side: a peer's
+// changes in the remote table, companion.Apply, the client, Setvar over
+// loopback to the fake server. Bursts of 500 devices; the next burst
+// comes once the last is written (the server has answered every Setvar),
+// so each op is one applied state.
+func BenchmarkApplyThroughAMI(b *testing.B) {
+	var answered atomic.Int64
+	srv := amitest.Start(b, amitest.Config{
+		Transcripts: []*amitest.Transcript{transcript(b, "01_inst1_local_devstate.transcript")},
+		Answer: func(s *amitest.Session, a amitest.Message) bool {
+			if setvarAnswerer(s, a) {
+				answered.Add(1)
+				return true
+			}
+			return false
+		},
+	})
+	c := startClient(b, srv, newRecorder(), clientOptions{})
+	srv.Session(b, 1)
+	awaitConnected(b, c.Client)
+
+	cfg := companion.ApplyConfig{DeviceState: companion.ApplyAMI, DeviceName: "Custom:{device}", MailboxState: companion.ApplyNone, ClearDeviceState: companion.Unavailable}
+	remote := companion.NewTable()
+	a := companion.NewApply(cfg, remote, c, c, companion.NewEchoes(cfg.DeviceName), func(companion.EntityID) string { return "p" }, companion.ApplyOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+
+	const keys = 500
+	peer := companion.EntityID{2, 0, 0, 0, 0, 2}
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("PJSIP/%04d", i)
+	}
+	states := []companion.DeviceState{companion.NotInUse, companion.InUse, companion.Busy, companion.Ringing, companion.OnHold}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done, round := 0, 0; done < b.N; round++ {
+		n := min(keys, b.N-done)
+		for i := range n {
+			remote.Set(peer, companion.Device(names[i], states[(round+i)%len(states)], true))
+		}
+		goal := int64(done + n)
+		deadline := time.Now().Add(time.Minute)
+		for answered.Load() < goal {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d Setvars answered, want %d", answered.Load(), goal)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		done += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "states/s")
+}
