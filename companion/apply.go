@@ -1,9 +1,7 @@
 package companion
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -28,6 +26,9 @@ import (
 //     retried until the next Reapply of its kind (the next AMI connect).
 //   - Every write is recorded in Echoes first, so that its AMI echo is not
 //     published as local state.
+//   - Up to MaxInFlight writes are in flight at once, to distinct targets:
+//     a target's newer value waits for the write before it, so the value
+//     written last is the newest (see writes).
 type Apply struct {
 	cfg     ApplyConfig
 	remote  *Table
@@ -52,6 +53,7 @@ type Apply struct {
 	warnedLong   map[string]bool      // by shortened name
 	stale        map[target]time.Time // ledger names from before a restart, and when to clear them
 	localHeld    map[target]bool      // targets refused because they are local, logged once
+	writes       writes               // the writes in flight and the batch waiting for a slot
 	lastSave     time.Time
 	ledgerWarned bool
 
@@ -63,7 +65,10 @@ type ApplyOptions struct {
 	MinBackoff time.Duration // default 1 s
 	MaxBackoff time.Duration // default 60 s
 	Timeout    time.Duration // bound of one write; default 10 s
-	Logger     *slog.Logger
+	// MaxInFlight bounds the writes outstanding at once, each to another
+	// target; default DefaultApplyInFlight, 1 writes one at a time.
+	MaxInFlight int
+	Logger      *slog.Logger
 
 	// Ledger records what is written for which origin, across restarts;
 	// nil keeps no record. Its names that no peer asserts within
@@ -100,6 +105,9 @@ func NewApply(cfg ApplyConfig, remote *Table, device, mailbox Applier, echoes *E
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultApplyInFlight
+	}
 	if cfg.DeviceState == ApplyNone {
 		device = nil
 	}
@@ -120,6 +128,7 @@ func NewApply(cfg ApplyConfig, remote *Table, device, mailbox Applier, echoes *E
 		warnedLong:   make(map[string]bool),
 		stale:        make(map[target]time.Time),
 		localHeld:    make(map[target]bool),
+		writes:       newWrites(opts.MaxInFlight),
 	}
 }
 
@@ -152,11 +161,13 @@ func (a *Apply) Run(ctx context.Context) error {
 	w := a.remote.Watch(func(_ EntityID, k Key) bool { return a.applier(k.Kind) != nil })
 	defer w.Close()
 	defer a.saveLedger(true)
+	defer a.finishAll(ctx)             // the writes in flight, before the ledger's last save
 	a.rewrite(KindDevice, KindMailbox) // what arrived before the watch
 	a.loadStale()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		a.finishDone(ctx)
 		for _, e := range w.Changes() {
 			a.consider(e.Origin, e.State.Key)
 		}
@@ -190,6 +201,8 @@ func (a *Apply) Run(ctx context.Context) error {
 		case <-w.C():
 		case <-a.reapply:
 			a.rewrite(a.takeReapply()...)
+		case r := <-a.writes.done:
+			a.finish(ctx, r)
 		case <-timer.C:
 		}
 	}
@@ -278,6 +291,13 @@ func (a *Apply) settle(t target, kind Kind) {
 		v = a.cleared(Key{Kind: kind, Name: t.name})
 	}
 	v.Key = Key{Kind: kind, Name: t.name}
+	// With a write of t in flight, what Asterisk will hold is that write's
+	// value (or, should it fail, the one before): v is wanted either way,
+	// and finish drops it if that write put it there.
+	if _, busy := a.writes.inflight[t]; busy {
+		a.want[t] = v
+		return
+	}
 	if w, ok := a.written[t]; ok && w == v {
 		delete(a.want, t)
 		return
@@ -427,6 +447,8 @@ func (a *Apply) rewrite(kinds ...Kind) {
 			}
 		}
 		delete(a.unsupported, k)
+		a.writes.gen[k]++ // what is in flight now may not count as written
+		delete(a.writes.proven, k)
 	}
 	for _, o := range a.remote.Origins() {
 		for _, e := range a.remote.Entries(o) {
@@ -437,82 +459,15 @@ func (a *Apply) rewrite(kinds ...Kind) {
 	}
 }
 
-// writeDue writes the wanted values whose retry time has come, in name
-// order so that runs are reproducible.
-func (a *Apply) writeDue(ctx context.Context) {
-	now := time.Now()
-	due := make([]target, 0, len(a.want))
-	for t := range a.want {
-		if at, ok := a.retryAt[t]; (!ok || !now.Before(at)) && !a.unsupported[t.kind] {
-			due = append(due, t)
-		}
-	}
-	slices.SortFunc(due, func(x, y target) int {
-		return cmp.Or(cmp.Compare(x.kind, y.kind), cmp.Compare(x.name, y.name))
-	})
-	a.recordIntent(due)
-	for _, t := range due {
-		if ctx.Err() != nil {
-			return
-		}
-		if a.unsupported[t.kind] {
-			continue // found out a moment ago
-		}
-		v := a.want[t]
-		if a.isLocal(t) {
-			a.refusedLocal.Add(1)
-			if !a.localHeld[t] {
-				a.localHeld[t] = true
-				a.opts.Logger.Warn("not writing a remote state over a device or mailbox local to this Asterisk", "target", v.Key.String())
-			}
-			delete(a.want, t)
-			delete(a.retryAt, t)
-			continue
-		}
-		err := a.write(ctx, v)
-		if ctx.Err() != nil {
-			return // shutting down: not a failure of the write
-		}
-		switch {
-		case err == nil:
-			a.written[t] = v
-			delete(a.want, t)
-			delete(a.retryAt, t)
-			if a.failures[t] > 0 {
-				a.opts.Logger.Info("applied after retries", "target", v.Key.String(), "state", v.String())
-			}
-			delete(a.failures, t)
-			a.release(t)
-		case errors.Is(err, ErrUnsupported):
-			if !a.unsupported[t.kind] {
-				a.opts.Logger.Error("cannot apply remote "+t.kind.String()+" states", "err", err)
-			}
-			a.unsupported[t.kind] = true
-		default:
-			a.failures[t]++
-			if a.failures[t] == 1 {
-				a.opts.Logger.Warn("applying remote state failed; retrying while it is current", "target", v.Key.String(), "state", v.String(), "err", err)
-			}
-			a.retryAt[t] = time.Now().Add(backoffDelay(a.opts.MinBackoff, a.opts.MaxBackoff, a.failures[t]))
-		}
-	}
-}
-
-func (a *Apply) write(ctx context.Context, v State) error {
-	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
-	defer cancel()
-	if v.Key.Kind == KindDevice {
-		a.echoes.WroteDevice(v.Key.Name, v.Device)
-		return a.device.ApplyDevice(ctx, v.Key.Name, v.Device)
-	}
-	id, _ := v.Key.Mailbox()
-	a.echoes.WroteMailbox(id, v.Old, v.New)
-	return a.mailbox.ApplyMailbox(ctx, id, v.Old, v.New)
-}
-
 func (a *Apply) nextRetry() (time.Time, bool) {
 	var next time.Time
+	if len(a.writes.inflight) >= a.writes.max {
+		return next, false // no slot: a result wakes Run first
+	}
 	for t, at := range a.retryAt {
+		if _, busy := a.writes.inflight[t]; busy {
+			continue // its result wakes Run
+		}
 		if _, ok := a.want[t]; ok && !a.unsupported[t.kind] && (next.IsZero() || at.Before(next)) {
 			next = at
 		}
