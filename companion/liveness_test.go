@@ -235,6 +235,9 @@ func TestLivenessWatchAndUnwatchWhileRunning(t *testing.T) {
 	defer stop()
 
 	peer := *g.r.peers["open"]
+	acc := *peer.Accept
+	acc.QualifyAttempts = 2
+	peer.Accept = &acc
 	f := &fakeProber{probing: make(chan struct{}, 10)}
 	f.next(errNoAnswer, errNoAnswer, errNoAnswer)
 	g.l.Watch(&peer, f, nil)
