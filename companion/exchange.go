@@ -25,7 +25,14 @@ type Exchange struct {
 	LocalTable  *Table
 	RemoteTable *Table
 
+	opts      ExchangeOptions
+	reloading sync.Mutex // one Reload at a time
+
+	// Guarded by mu: Reload changes them while Run runs.
+	mu         sync.Mutex
 	publishers map[string]map[Event]*Publisher // by peer name
+	runs       publisherRuns
+	abandoned  bool
 }
 
 // ExchangeOptions are the adapters an Exchange works with.
@@ -59,6 +66,7 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 	x := &Exchange{
 		cfg:         cfg,
 		eid:         eid,
+		opts:        opts,
 		log:         log,
 		LocalTable:  NewTable(),
 		RemoteTable: NewTable(),
@@ -97,7 +105,7 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 		x.publishers[peer.Name] = byEvent
 	}
 	x.receiver.OnRefresh(func(peer string, ev Event) {
-		if p := x.publishers[peer][ev]; p != nil {
+		if p := x.Publisher(peer, ev); p != nil {
 			x.log.Info("peer asked for our state", "peer", peer, "event", string(ev))
 			p.Dump()
 		} else {
@@ -111,22 +119,7 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 	}
 	x.liveness = NewLiveness(x.receiver, lo)
 	for i := range cfg.Peers {
-		peer := &cfg.Peers[i]
-		if freq, _, _ := peer.Qualify(); freq == 0 || opts.Prober == nil {
-			continue
-		}
-		name, refresh := peer.Name, peer.Accept.Refresh
-		x.liveness.Watch(peer, opts.Prober(peer), func() {
-			if !refresh {
-				return
-			}
-			// What it asserted was cleared: ask it to send it again
-			// rather than wait for its next changes.
-			for ev, p := range x.publishers[name] {
-				x.log.Info("asking a peer that is back for its state", "peer", name, "event", string(ev))
-				p.AskRefresh()
-			}
-		})
+		x.watch(&cfg.Peers[i])
 	}
 	x.receiver.OnActivity(x.liveness.Seen)
 
@@ -156,12 +149,19 @@ func (x *Exchange) Handler() PublishHandler { return x.receiver }
 func (x *Exchange) Liveness() *Liveness { return x.liveness }
 
 // Publisher returns the publisher of ev towards peer, or nil.
-func (x *Exchange) Publisher(peer string, ev Event) *Publisher { return x.publishers[peer][ev] }
+func (x *Exchange) Publisher(peer string, ev Event) *Publisher {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.publishers[peer][ev]
+}
 
 // Abandon makes Run end without removing the publications: the process
 // exits on an error, and peers keep our states until they expire or we
 // are back. Call it before ending Run's ctx.
 func (x *Exchange) Abandon() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.abandoned = true
 	for _, byEvent := range x.publishers {
 		for _, p := range byEvent {
 			p.Abandon()
@@ -180,16 +180,13 @@ func (x *Exchange) Run(ctx context.Context) error {
 			f(ctx)
 		}()
 	}
-	for _, byEvent := range x.publishers {
-		for _, p := range byEvent {
-			run(p.Run)
-		}
-	}
+	x.startPublishers(ctx)
 	run(x.receiver.Run)
 	run(x.liveness.Run)
 	if x.apply != nil {
 		run(x.apply.Run)
 	}
 	wg.Wait()
+	x.waitPublishers()
 	return nil
 }

@@ -29,6 +29,9 @@ type Liveness struct {
 
 	mu    sync.Mutex
 	peers map[string]*peerLife
+	// Set while Run runs: peers watched meanwhile start probing at once.
+	ctx     context.Context
+	running sync.WaitGroup
 }
 
 // peerLife is what Liveness knows of one qualified peer.
@@ -41,10 +44,11 @@ type peerLife struct {
 	onUp     func()
 
 	// Guarded by Liveness.mu.
-	misses int    // probes unanswered in a row
-	down   bool   // its publications were dropped
-	seen   uint64 // PUBLISHes that passed its checks
-	downs  uint64 // times it went down
+	stop   chan struct{} // closed by Unwatch or a new Watch of the peer
+	misses int           // probes unanswered in a row
+	down   bool          // its publications were dropped
+	seen   uint64        // PUBLISHes that passed its checks
+	downs  uint64        // times it went down
 }
 
 // LivenessOptions tune a Liveness; zero fields take defaults.
@@ -56,7 +60,7 @@ type LivenessOptions struct {
 }
 
 // NewLiveness returns a Liveness that drops the publications of down
-// peers from r. Peers are added with Watch, before Run.
+// peers from r. Peers are added with Watch, before or while Run runs.
 func NewLiveness(r *Receiver, opts LivenessOptions) *Liveness {
 	l := &Liveness{recv: r, log: opts.Logger, tick: opts.Ticker, peers: make(map[string]*peerLife)}
 	if l.log == nil {
@@ -73,19 +77,42 @@ func NewLiveness(r *Receiver, opts LivenessOptions) *Liveness {
 
 // Watch qualifies peer through p, as peer.Qualify says; a peer not
 // qualified (qualify off, no [peer.publish] or no [peer.accept]) is left
-// alone. onUp, if not nil, is called outside any lock each time the peer
-// is back after being down.
+// alone, and no longer watched if it was. onUp, if not nil, is called
+// outside any lock each time the peer is back after being down.
+//
+// Watching a peer again (a reload changed its settings) replaces its
+// probe and settings; whether it is down, and its counts, carry over,
+// since its states stay cleared until it is back.
 func (l *Liveness) Watch(peer *PeerConfig, p Prober, onUp func()) {
 	freq, attempts, timeout := peer.Qualify()
 	if freq == 0 || p == nil {
+		l.Unwatch(peer.Name)
 		return
 	}
 	if onUp == nil {
 		onUp = func() {}
 	}
+	pl := &peerLife{name: peer.Name, probe: p, freq: freq, attempts: attempts, timeout: timeout, onUp: onUp, stop: make(chan struct{})}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.peers[peer.Name] = &peerLife{name: peer.Name, probe: p, freq: freq, attempts: attempts, timeout: timeout, onUp: onUp}
+	if old := l.peers[peer.Name]; old != nil {
+		close(old.stop)
+		pl.down, pl.seen, pl.downs = old.down, old.seen, old.downs
+	}
+	l.peers[peer.Name] = pl
+	if l.ctx != nil {
+		l.startLocked(pl)
+	}
+}
+
+// Unwatch stops qualifying the peer (a reload removed it, or its qualify).
+func (l *Liveness) Unwatch(peer string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if pl := l.peers[peer]; pl != nil {
+		close(pl.stop)
+		delete(l.peers, peer)
+	}
 }
 
 // Seen records a sign of life from peer other than an answer to a probe:
@@ -125,33 +152,43 @@ func (l *Liveness) Downs(peer string) uint64 {
 }
 
 // Run probes every watched peer at its frequency, one loop per peer,
-// until ctx is done. The first probe goes out one interval after start.
+// until ctx is done. The first probe goes out one interval after start
+// (or after Watch, for a peer watched while Run runs).
 func (l *Liveness) Run(ctx context.Context) error {
 	l.mu.Lock()
-	peers := make([]*peerLife, 0, len(l.peers))
+	l.ctx = ctx
 	for _, pl := range l.peers {
-		peers = append(peers, pl)
+		l.startLocked(pl)
 	}
 	l.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, pl := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, stop := l.tick(pl.freq)
-			defer stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-c:
-					l.check(ctx, pl)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	<-ctx.Done()
+	l.mu.Lock()
+	l.ctx = nil // nothing starts any more: Wait below cannot race an Add
+	l.mu.Unlock()
+	l.running.Wait()
 	return nil
+}
+
+// startLocked starts pl's probe loop, which ends with Run's ctx or when pl
+// is no longer watched.
+func (l *Liveness) startLocked(pl *peerLife) {
+	ctx := l.ctx
+	l.running.Add(1)
+	go func() {
+		defer l.running.Done()
+		c, stop := l.tick(pl.freq)
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-pl.stop:
+				return
+			case <-c:
+				l.check(ctx, pl)
+			}
+		}
+	}()
 }
 
 // check sends one probe and acts on its outcome.
@@ -167,6 +204,10 @@ func (l *Liveness) check(ctx context.Context, pl *peerLife) {
 	}
 
 	l.mu.Lock()
+	if l.peers[pl.name] != pl {
+		l.mu.Unlock()
+		return // no longer watched, or watched anew: no verdict
+	}
 	if err == nil || pl.seen != seen {
 		// Answered, or it published while we waited: alive.
 		back := l.upLocked(pl, "it answers OPTIONS")

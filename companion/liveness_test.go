@@ -222,3 +222,39 @@ func TestLivenessWatchesOnlyQualifiedPeers(t *testing.T) {
 	}
 	l.Seen("deaf") // not watched: nothing to do
 }
+
+// A peer watched while Run runs is probed at once at its pace; Unwatch
+// ends its loop; watching it anew keeps it down.
+func TestLivenessWatchAndUnwatchWhileRunning(t *testing.T) {
+	g := newLivenessRig(t, LivenessOptions{})
+	ticks := make(chan time.Time)
+	ended := make(chan struct{}, 2)
+	g.l.tick = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() { ended <- struct{}{} } }
+	g.l.Unwatch("open")
+	stop := runInBackground(t, "liveness", func(ctx context.Context) { g.l.Run(ctx) })
+	defer stop()
+
+	peer := *g.r.peers["open"]
+	acc := *peer.Accept
+	acc.QualifyAttempts = 2
+	peer.Accept = &acc
+	f := &fakeProber{probing: make(chan struct{}, 10)}
+	f.next(errNoAnswer, errNoAnswer, errNoAnswer)
+	g.l.Watch(&peer, f, nil)
+	// The loop takes a tick once the last verdict is in: after the
+	// third, the peer is down (2 attempts).
+	for range 3 {
+		ticks <- time.Now()
+		<-f.probing
+	}
+	g.l.Watch(&peer, f, nil)
+	<-ended // the first loop ended: watched anew
+	if !g.l.Down("open") || g.l.Downs("open") != 1 {
+		t.Errorf("watched anew: down %v, %d downs; want down once", g.l.Down("open"), g.l.Downs("open"))
+	}
+	g.l.Unwatch("open")
+	<-ended
+	if g.l.Down("open") {
+		t.Error("a peer no longer watched counts as down")
+	}
+}

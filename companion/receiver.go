@@ -40,8 +40,8 @@ import (
 type Receiver struct {
 	eid     EntityID
 	remote  *Table
-	peers   map[string]*PeerConfig // by accept.resource
-	pinned  map[EntityID]string    // accept.eids: EID -> peer name
+	peers   map[string]*PeerConfig // by accept.resource; under mu: Reconfigure replaces it
+	pinned  map[EntityID]string    // accept.eids: EID -> peer name; under mu
 	log     *slog.Logger
 	refused *RateLog
 	now     func() time.Time
@@ -309,7 +309,7 @@ func (r *Receiver) HandlePublish(_ context.Context, in InboundPublish) Answer {
 	default:
 		return Answer{Status: 489, Expires: -1}
 	}
-	peer := r.peers[in.Resource]
+	peer := r.peerFor(in.Resource)
 	if peer == nil {
 		r.refuse(in.Source.Addr().String(), RefusedUnknownResource, slog.LevelDebug, "PUBLISH to an unknown resource", "resource", in.Resource)
 		return Answer{Status: 404, Expires: -1}
@@ -350,6 +350,12 @@ func (r *Receiver) HandlePublish(_ context.Context, in InboundPublish) Answer {
 
 	now := r.now()
 	r.mu.Lock()
+	if r.peers[in.Resource] != peer {
+		// Reconfigure ran while this request was checked against the
+		// old settings: let the sender try again under the new ones.
+		r.mu.Unlock()
+		return Answer{Status: 503, Reason: "Reconfiguring", Expires: -1}
+	}
 	var pub *publication
 	if in.IfMatch != "" {
 		pub = r.pubs[in.IfMatch]

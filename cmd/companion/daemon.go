@@ -13,8 +13,14 @@ import (
 
 // daemon is "companion run": it runs until SIGINT or SIGTERM, then
 // removes its publications, logs off AMI and exits 0. SIGHUP re-reads the
-// file and applies its [[sorcery]] objects again.
+// file (node.reload): peers and [[sorcery]] objects change live.
 func daemon(args []string, stdout, stderr io.Writer) int {
+	// SIGHUP's default action ends the process: caught from the start,
+	// and ignored (not restored) once run is over, so that a reload
+	// asked during start or shutdown never kills it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Ignore(syscall.SIGHUP)
 	fs, path := newFlags("run", "usage: companion run --config FILE [--log-level LEVEL] [--log-format text|json]", stderr)
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
@@ -36,10 +42,6 @@ func daemon(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
 	n, err := newNode(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/astcompanion/sidecar/ami"
@@ -23,7 +26,10 @@ import (
 
 // node is one running companion: the exchange and the adapters around it.
 type node struct {
+	// cfg is the running configuration, replaced by reload (run's
+	// goroutine only); live is the same for other goroutines.
 	cfg   *companion.Config
+	live  atomic.Pointer[companion.Config]
 	log   *slog.Logger
 	eid   companion.EntityID
 	x     *companion.Exchange
@@ -48,6 +54,7 @@ var eidPauseForTest = 2 * time.Second
 
 func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, log: log, eid: cfg.Node.EID, out: os.Stderr}
+	n.live.Store(cfg)
 	if cfg.ARI != nil {
 		c, err := ari.New(cfg.ARI, log.With("part", "ari"))
 		if err != nil {
@@ -81,11 +88,12 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		tlsClient = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
 	stack, err := sipstack.New(sipstack.Options{
-		Node:              cfg.Node,
-		UserAgent:         "asterisk-companion/" + buildVersion(),
-		Logger:            log.With("part", "sip"),
-		TLSClientConfig:   tlsClient,
-		Admit:             cfg.AdmitsSource,
+		Node:            cfg.Node,
+		UserAgent:       "asterisk-companion/" + buildVersion(),
+		Logger:          log.With("part", "sip"),
+		TLSClientConfig: tlsClient,
+		// The peers, hence the sources admitted, change on reload.
+		Admit:             func(a netip.Addr) bool { return n.live.Load().AdmitsSource(a) },
 		MaxConns:          cfg.Node.SIPMaxConnections,
 		MaxConnsPerSource: cfg.Node.SIPMaxConnectionsPerSource,
 		MessageTimeout:    cfg.Node.SIPMessageTimeout,
@@ -214,6 +222,9 @@ loop:
 			failed = err
 			break loop
 		case <-hup:
+			if ctx.Err() != nil {
+				break loop // stopping: the exchange is not to change now
+			}
 			n.reload(path)
 		}
 	}
@@ -230,21 +241,57 @@ loop:
 	return failed
 }
 
-// reload re-reads the file on SIGHUP and hands its [[sorcery]] objects to
-// the keeper. Other settings take effect at the next start.
+// reload re-reads the file on SIGHUP. An invalid file is refused whole,
+// every error logged, and the running configuration stays. Otherwise the
+// peers change live (companion.Exchange.Reload), the [[sorcery]] objects
+// go to the keeper, and what cannot change in a running process (the
+// EID, listeners, [ami], [ari], [apply], state_dir) is logged and keeps
+// its running value until the next start.
 func (n *node) reload(path string) {
 	n.log.Info("SIGHUP: re-reading the configuration", "file", path)
 	cfg, err := config.Load(path)
 	if err != nil {
+		var errs companion.ConfigErrors
+		if !errors.As(err, &errs) {
+			// os errors name the file and the cause, never its contents.
+			errs = companion.ConfigErrors{{File: path, Msg: err.Error()}}
+		}
+		for _, e := range errs {
+			n.log.Error("configuration error", "error", e.Error())
+		}
+		n.log.Error("configuration refused; the running configuration stays", "file", path, "errors", len(errs))
+		return
+	}
+	for _, w := range cfg.Warnings {
+		n.log.Warn("configuration", "warning", w.Error())
+	}
+	diff := companion.DiffConfig(n.cfg, cfg)
+	for _, s := range diff.Restart {
+		n.log.Warn("setting changed in the file; it takes effect at the next start, the running value stays", "setting", s)
+	}
+	for _, p := range diff.Added {
+		n.log.Info("peer added", "peer", p)
+	}
+	for _, p := range diff.Removed {
+		n.log.Info("peer removed: its publications are removed and the states it asserted cleared", "peer", p)
+	}
+	for _, c := range diff.Changed {
+		n.log.Info("peer changed", "peer", c.Name, "settings", strings.Join(c.Fields, " "))
+	}
+	if _, err := n.x.Reload(cfg); err != nil {
 		n.log.Error("configuration not reloaded", "err", err)
 		return
 	}
-	if n.keeper == nil {
-		n.log.Warn("configuration read; without [ari] at start nothing is re-applied, and other changes take effect at the next start")
-		return
+	n.cfg = companion.ReloadedConfig(n.cfg, cfg)
+	n.live.Store(n.cfg)
+	switch {
+	case n.keeper != nil:
+		n.keeper.Use(n.cfg)
+	case len(cfg.Sorcery) > 0:
+		n.log.Warn("[[sorcery]] objects are pushed through ARI: they need [ari] at start")
 	}
-	n.keeper.Use(cfg)
-	n.log.Info("applying the [[sorcery]] objects again; changes to other settings take effect at the next start")
+	n.log.Info("configuration reloaded", "peers", len(n.cfg.Peers), "added", len(diff.Added), "removed", len(diff.Removed),
+		"changed", len(diff.Changed), "need_restart", len(diff.Restart))
 }
 
 // openLedger opens the record of what this node wrote into its Asterisk
