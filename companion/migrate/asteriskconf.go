@@ -185,7 +185,10 @@ func (p *parser) include(pattern, from string, line int, optional bool) error {
 				}
 				return &Error{File: path, Line: 1 + bytes.Count(le.head, []byte("\n")), Msg: what}
 			}
-			if optional {
+			switch {
+			case from == "":
+				return &Error{File: path, Msg: reason(err)}
+			case optional:
 				p.note(from, line, "#tryinclude %s: %s; skipped", path, reason(err))
 				continue
 			}
@@ -375,6 +378,7 @@ func (p *parser) line(file string, lineNo int, text string) error {
 		value = strings.TrimPrefix(value, ">")
 	}
 	name = strings.TrimSpace(name)
+	rawValue := value
 	value = strings.TrimSpace(value)
 	if name == "" {
 		p.note(file, lineNo, "line without an option name ignored, as Asterisk does")
@@ -384,7 +388,7 @@ func (p *parser) line(file string, lineNo int, text string) error {
 		// name += value appends to the last option of that name.
 		for i := len(p.cur.Vars) - 1; i >= 0; i-- {
 			if v := &p.cur.Vars[i]; v.Name == name {
-				v.Value = strings.TrimSpace(v.Value + value)
+				v.Value = strings.TrimSpace(v.Value + rawValue) // as Asterisk: blanks after += are kept
 				v.File, v.Line = file, lineNo
 				return nil
 			}

@@ -56,7 +56,7 @@ func identifyMatch(entry string) (prefix, note string, err error) {
 	}
 	p := netip.PrefixFrom(addr, bits).Masked()
 	if port != "" {
-		note = fmt.Sprintf("%s: source port %s dropped, the companion matches addresses only", entry, port)
+		note = fmt.Sprintf("not carried over: source port %s of match %s: the companion matches addresses only", port, entry)
 	}
 	return p.String(), note, nil
 }

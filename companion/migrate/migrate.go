@@ -354,7 +354,7 @@ func (m *migration) publishPeers() {
 
 // opStem strips the usual event suffix of an outbound-publish name.
 func opStem(name string) string {
-	for _, s := range []string{"-devicestate", "-device-state", "-device", "-mwi", "-mailbox", "_devicestate", "_mwi"} {
+	for _, s := range []string{"-devicestate", "-device-state", "-device", "-dev", "-mwi", "-mailbox", "_devicestate", "_mwi"} {
 		if strings.HasSuffix(name, s) && len(name) > len(s) {
 			return name[:len(name)-len(s)]
 		}
@@ -429,7 +429,8 @@ func (m *migration) acceptWho(p *peer, s *section) {
 						continue
 					}
 					if note != "" {
-						notes = append(notes, note)
+						notes = append(notes, fmt.Sprintf("%s (%s)", note, v.Where()))
+						m.res.NotCarried++
 					}
 					match = append(match, pfx)
 				}
@@ -439,6 +440,7 @@ func (m *migration) acceptWho(p *peer, s *section) {
 			for _, how := range splitList(v.Value) {
 				if how != "ip" {
 					notes = append(notes, fmt.Sprintf("not carried over: identify_by = %s (%s): the companion identifies a peer by source address (match) and digest auth only, never by the From user", v.Value, v.Where()))
+					m.res.NotCarried++
 					break
 				}
 			}

@@ -29,7 +29,7 @@ sip_listen address instead of to this Asterisk.`, m.opt.Source))
 		w.blank()
 		w.comment("", "What Asterisk ignores in the file (not carried over either):")
 		for _, n := range m.conf.Notes {
-			w.comment("", "  "+n.String())
+			w.comment("", "  not carried over: "+n.String())
 			m.res.NotCarried++
 		}
 	}
