@@ -16,13 +16,15 @@ import (
 // network message, and a mistake (an include of /dev/zero, a loop) must end
 // in an error, not in a hang or an exhausted memory.
 const (
-	MaxFileSize     = 4 << 20  // bytes of one file
-	MaxTotalSize    = 16 << 20 // bytes of all files together
-	MaxFiles        = 64       // files read, includes counted
-	MaxIncludeDepth = 8        // nested #include levels
-	MaxLineLength   = 8190     // Asterisk reads lines into an 8192-byte buffer
-	MaxVariables    = 200_000  // options in all, template copies counted
-	maxNestedBlocks = 128      // ;-- --; nesting, as Asterisk's MAX_NESTED_COMMENTS
+	MaxFileSize     = 4 << 20   // bytes of one file
+	MaxTotalSize    = 16 << 20  // bytes of all files together
+	MaxFiles        = 64        // files read, includes counted
+	MaxIncludeDepth = 8         // nested #include levels
+	MaxLineLength   = 8190      // Asterisk reads lines into an 8192-byte buffer
+	MaxVariables    = 200_000   // options in all, template copies counted
+	MaxSections     = 50_000    // [sections] in all
+	maxLookups      = 1_000_000 // sections compared while looking up templates and additions
+	maxNestedBlocks = 128       // ;-- --; nesting, as Asterisk's MAX_NESTED_COMMENTS
 )
 
 // Conf is a file in Asterisk's configuration syntax, with its #include
@@ -121,6 +123,8 @@ type parser struct {
 	conf     *Conf
 	readFile func(path string, limit int64) ([]byte, error)
 
+	byName    map[string][]*Category // lower-case name: sections, in order
+	lookups   int
 	cur       *Category // where option lines go; carries into included files, as in Asterisk
 	files     int
 	total     int64
@@ -457,7 +461,15 @@ func (p *parser) header(file string, lineNo int, text string) error {
 		}
 	}
 	if newCat != nil {
+		if len(p.conf.Categories) >= MaxSections {
+			return &Error{File: file, Line: lineNo, Msg: fmt.Sprintf("more than %d sections", MaxSections)}
+		}
 		p.conf.Categories = append(p.conf.Categories, newCat)
+		if p.byName == nil {
+			p.byName = map[string][]*Category{}
+		}
+		k := strings.ToLower(newCat.Name)
+		p.byName[k] = append(p.byName[k], newCat)
 	}
 	p.cur = cat
 	return nil
@@ -485,8 +497,11 @@ func (p *parser) find(name, filter string, templates bool) (*Category, error) {
 		}
 	}
 next:
-	for _, c := range p.conf.Categories {
-		if !strings.EqualFold(c.Name, name) || c.Template && !templates {
+	for _, c := range p.byName[strings.ToLower(name)] {
+		if p.lookups++; p.lookups > maxLookups {
+			return nil, fmt.Errorf("too many sections of the same name to search for templates and additions")
+		}
+		if c.Template && !templates {
 			continue
 		}
 		for _, cd := range conds {

@@ -88,7 +88,11 @@ type migration struct {
 	objs      []*object
 	untyped   []*Category
 	byType    map[string][]*object
-	dups      []*object
+	byID      map[string]*object   // type NUL name
+	idents    map[string][]*object // identify sections by endpoint
+	peerNamed map[string]*peer     // peer name and inbound-publication name
+	peerDest  map[string]*peer     // publishKey of a peer with one publisher
+	dups      map[*object]bool
 	reached   map[*object]bool // objects that belong to a peer
 	peers     []*peer
 	names     map[string]bool
@@ -141,27 +145,32 @@ func (s *section) has(key string) bool {
 func (m *migration) index() {
 	m.objs, m.untyped = objects(m.conf)
 	m.byType = map[string][]*object{}
+	m.byID = map[string]*object{}
+	m.dups = map[*object]bool{}
+	m.idents = map[string][]*object{}
+	m.peerNamed = map[string]*peer{}
+	m.peerDest = map[string]*peer{}
 	seen := map[string]bool{}
 	for _, o := range m.objs {
 		k := o.Type + "\x00" + o.Name()
 		if seen[k] {
-			m.dups = append(m.dups, o)
+			m.dups[o] = true
 			continue
 		}
 		seen[k] = true
 		m.byType[o.Type] = append(m.byType[o.Type], o)
+		m.byID[k] = o
+		if o.Type == "identify" {
+			ep := strings.TrimSpace(o.peek("endpoint"))
+			m.idents[ep] = append(m.idents[ep], o)
+		}
 	}
 }
 
 // get is the object of that type and name; sorcery ids are
 // case-sensitive.
 func (m *migration) get(typ, name string) *object {
-	for _, o := range m.byType[typ] {
-		if o.Name() == name {
-			return o
-		}
-	}
-	return nil
+	return m.byID[typ+"\x00"+name]
 }
 
 func (m *migration) reach(p *peer, o *object) {
@@ -316,34 +325,42 @@ func (m *migration) publishPeers() {
 			}
 		}
 	}
+	for _, p := range m.peers {
+		m.peerNamed[p.name] = p
+		m.peerNamed[p.ip.Name()] = p
+		if len(p.ops) == 1 {
+			m.peerDest[publishKey(p.ops[0])] = p
+		}
+	}
 	for _, op := range m.byType["outbound-publish"] {
 		ev := eventOf(op)
 		if assigned[op] || (ev != eventDevice && ev != eventMailbox) {
 			continue
 		}
-		var home *peer
-		for _, p := range m.peers {
-			if len(p.ops) > 0 && fits(p, op) {
-				home = p
-				break
-			}
+		key := publishKey(op)
+		home := m.peerDest[key]
+		if home != nil && !fits(home, op) {
+			home = nil
 		}
 		stem := opStem(op.Name())
 		if home == nil {
-			for _, p := range m.peers {
-				if (p.name == stem || p.ip != nil && p.ip.Name() == stem) && fits(p, op) {
-					home = p
-					break
-				}
+			if p := m.peerNamed[stem]; p != nil && fits(p, op) {
+				home = p
 			}
 		}
 		if home == nil {
 			home = &peer{name: m.uniqueName(stem)}
 			home.intro = append(home.intro, "publish only: no inbound-publication of pjsip.conf belongs to this peer")
 			m.peers = append(m.peers, home)
+			m.peerNamed[home.name] = home
 		}
 		home.ops = append(home.ops, op)
 		assigned[op] = true
+		if len(home.ops) == 1 {
+			m.peerDest[key] = home
+		} else if m.peerDest[key] == home {
+			delete(m.peerDest, key)
+		}
 	}
 	for _, p := range m.peers {
 		for _, op := range p.ops {
@@ -414,10 +431,7 @@ func (m *migration) acceptWho(p *peer, s *section) {
 	var match []string
 	var notes []string
 	if p.ep != nil {
-		for _, id := range m.byType["identify"] {
-			if strings.TrimSpace(id.peek("endpoint")) != p.ep.Name() {
-				continue
-			}
+		for _, id := range m.idents[p.ep.Name()] {
 			m.reach(p, id)
 			id.last("endpoint")
 			for _, v := range id.all("match") {

@@ -401,9 +401,12 @@ func TestHostileInput(t *testing.T) {
 	for range MaxVariables/1000 + 1 {
 		tmpl += "[x](t)\n"
 	}
+	lookup := strings.Repeat("[a]\n", 20000) + "[a]\nk=v\n" + strings.Repeat("[a](+k=v)\n", 20000)
 	for _, tc := range []struct {
 		name, path, want string
 	}{
+		{"lookup bomb", write("lookup.conf", lookup), "too many sections of the same name"},
+		{"section bomb", write("sections.conf", strings.Repeat("[s]\n", MaxSections+1)), fmt.Sprintf("sections.conf:%d: more than", MaxSections+1)},
 		{"include loop", write("loop-a.conf", "[a]\ntype=aor\n#include loop-b.conf\n"), "loop-b.conf:2: #include loop"},
 		{"self include", write("self.conf", "#include self.conf\n"), "self.conf:1: #include loop"},
 		{"include depth", chain[0], "#include nested more than 8 deep"},

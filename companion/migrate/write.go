@@ -197,10 +197,8 @@ func (m *migration) writeLeftovers(w *tomlWriter) {
 }
 
 func (m *migration) whyNotObject(o *object) string {
-	for _, d := range m.dups {
-		if d == o {
-			return "a second section of that name and type: Asterisk loads only one"
-		}
+	if m.dups[o] {
+		return "a second section of that name and type: Asterisk loads only one"
 	}
 	switch o.Type {
 	case "outbound-publish":
