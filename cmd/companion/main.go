@@ -32,6 +32,7 @@ commands:
   check-config --config FILE   validate FILE and print what it configures
   run --config FILE            run the companion
   provision --config FILE      plan or apply [[sorcery]] objects through ARI
+  migrate --pjsip FILE         write the companion TOML for a pjsip.conf's res_pjsip_publish_asterisk setup
   demo                         two companions beside two simulated Asterisks, on loopback
   version                      print the version and the VCS revision it was built from
   help                         print this help
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return daemon(rest, stdout, stderr)
 	case "provision":
 		return provisionCommand(rest, stdout, stderr)
+	case "migrate":
+		return migrateCommand(rest, stdout, stderr)
 	case "demo":
 		return demo(rest, stdout, stderr)
 	case "version", "--version", "-version":
