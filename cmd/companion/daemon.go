@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,6 +42,10 @@ func daemon(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 
 	n, err := newNode(ctx, cfg, log)
+	if errors.Is(err, errStartInterrupted) {
+		log.Info("stopped while starting")
+		return 0
+	}
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

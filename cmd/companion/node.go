@@ -58,7 +58,7 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 	if cfg.Node.EIDAuto() {
 		eid, err := n.readEID(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%s: eid = \"auto\": could not read the Entity ID from Asterisk (GET /asterisk/info): %w; set eid explicitly in [companion] (Asterisk's 'core show settings' prints it as Entity ID)", cfg.File, err)
+			return nil, eidError(ctx, cfg.File, err)
 		}
 		n.eid = eid
 		log.Info("entity ID read from Asterisk", "eid", eid.String())
@@ -137,6 +137,9 @@ func (n *node) readEID(ctx context.Context) (companion.EntityID, error) {
 		var eid companion.EntityID
 		if eid, err = n.ari.EntityID(ctx); err == nil {
 			return eid, nil
+		}
+		if errors.Is(err, companion.ErrARIUnauthorized) || ctx.Err() != nil {
+			return eid, err // retrying cannot help
 		}
 		if i < eidAttempts-1 {
 			n.log.Warn("reading the Entity ID over ARI failed; retrying", "err", err)
