@@ -34,6 +34,9 @@ type node struct {
 	// connect; nil without [ari].
 	keeper *provision.Keeper
 	out    io.Writer // where provisioning prints its plan and report
+	// barrier, when set, keeps the SIP stack up after the exchange stopped
+	// until its peers in this process stopped theirs (demo).
+	barrier *stopBarrier
 }
 
 // observerProxy lets the AMI client be built before the exchange it
@@ -100,8 +103,10 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		stack.Close()
 		return nil, err
 	}
+	gate := newSnapshotGate(n.ami != nil)
 	n.x = companion.NewExchange(cfg, n.eid, companion.ExchangeOptions{
 		Ledger: ledger,
+		Apply:  companion.ApplyOptions{Ready: gate.ready()},
 		Sender: func(p *companion.PeerConfig, ev companion.Event) companion.Sender {
 			return stack.Sender(p.Publish, ev)
 		},
@@ -113,6 +118,7 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		Logger:         log,
 	})
 	proxy.Observer = n.x.Observer()
+	n.x.OnSnapshot(gate.observe)
 	if n.ari != nil {
 		n.keeper = provision.NewKeeper(func(ctx context.Context, cfg *companion.Config, quiet bool) error {
 			return applySorcery(ctx, cfg, n.out, quiet)
@@ -227,6 +233,7 @@ loop:
 	}
 	stopExchange()
 	<-exchangeDone
+	n.barrier.arrive()
 	stopAdapters()
 	wg.Wait()
 	n.stack.Close()
