@@ -61,8 +61,8 @@ func unknownAction(message string) bool {
 // user's write classes hold any of its classes. The events the companion
 // follows come under read = call (DeviceStateChange, MessageWaiting) and
 // read = system (FullyBooted, Shutdown).
-const hintReadPermission = "the AMI user may not run it: give it write = call in its manager.conf section " +
-	"(the companion needs read = system,call and write = call), then 'manager reload'"
+const hintReadPermission = "the AMI user may not run it: give it write = call in its manager.conf section, " +
+	"then 'manager reload'; the companion needs read = system,call and write = call"
 
 // permissionDenied tells Asterisk's answer to an action the AMI user may
 // not run (05e_permission_denied_readonly_user).
