@@ -103,7 +103,7 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		stack.Close()
 		return nil, err
 	}
-	gate := newSnapshotGate(n.ami != nil)
+	gate := newSnapshotGate(n.ami != nil, n.applier(cfg.Apply.MailboxState) != nil)
 	n.x = companion.NewExchange(cfg, n.eid, companion.ExchangeOptions{
 		Ledger: ledger,
 		Apply:  companion.ApplyOptions{Ready: gate.ready()},
