@@ -55,6 +55,15 @@ func unknownAction(message string) bool {
 	return strings.HasPrefix(message, "Invalid/unknown command")
 }
 
+// hintReadPermission is the fix for "Permission denied" to a list
+// action. DeviceStateList, VoicemailUsersList and MWIGet are registered
+// with the call and reporting classes; Asterisk runs an action when the
+// user's write classes hold any of its classes. The events the companion
+// follows come under read = call (DeviceStateChange, MessageWaiting) and
+// read = system (FullyBooted, Shutdown).
+const hintReadPermission = "the AMI user may not run it: give it write = call in its manager.conf section, " +
+	"then 'manager reload'; the companion needs read = system,call and write = call"
+
 // permissionDenied tells Asterisk's answer to an action the AMI user may
 // not run (05e_permission_denied_readonly_user).
 func permissionDenied(message string) bool { return message == "Permission denied" }

@@ -146,6 +146,10 @@ func (c *Client) collect(ctx context.Context, run *listRun, action map[string]st
 	action["ActionID"] = id
 	resp, err := c.do(ctx, action)
 	if err != nil {
+		var ae *ActionError
+		if errors.As(err, &ae) && permissionDenied(ae.Message) {
+			ae.Hint = hintReadPermission
+		}
 		return err
 	}
 	if resp["EventList"] != "start" {

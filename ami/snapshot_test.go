@@ -151,6 +151,8 @@ func TestSnapshotPermissionDenied(t *testing.T) {
 	c := startClient(t, srv, rec, clientOptions{})
 	c.logs.await(t, "AMI snapshot failed")
 	c.logs.await(t, "Permission denied")
+	// The message names the setting to change.
+	c.logs.await(t, "DeviceStateList: Permission denied (the AMI user may not run it: give it write = call in its manager.conf section")
 	if n := len(rec.snapshots(companion.KindDevice)); n != 0 {
 		t.Errorf("%d device snapshots after Permission denied", n)
 	}

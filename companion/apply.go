@@ -79,6 +79,10 @@ type ApplyOptions struct {
 	// overwrites a device or mailbox local to this Asterisk.
 	Local *Table
 	Self  EntityID
+
+	// Ready, when not nil, holds writes back until it is closed (the
+	// first snapshot of the local state; see applyready.go).
+	Ready <-chan struct{}
 }
 
 // DefaultLedgerGrace is how long a name written before a restart waits for
@@ -158,6 +162,9 @@ func (a *Apply) takeReapply() []Kind {
 
 // Run applies until ctx is done.
 func (a *Apply) Run(ctx context.Context) error {
+	if !a.awaitReady(ctx) {
+		return nil
+	}
 	w := a.remote.Watch(func(_ EntityID, k Key) bool { return a.applier(k.Kind) != nil })
 	defer w.Close()
 	defer a.saveLedger(true)

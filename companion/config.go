@@ -241,6 +241,13 @@ type AcceptConfig struct {
 	// cleared); zero takes DefaultQualifyAttempts.
 	QualifyFrequency time.Duration
 	QualifyAttempts  int
+
+	// What a stock Asterisk peer sends that is not worth applying (see
+	// noise.go); the loader turns the first two on and fills
+	// IgnoreDevices unless the file says otherwise.
+	IgnoreMWIDevices bool     // drop devices named MWI:<mailbox>
+	IgnoreInvalid    bool     // INVALID is no state: drop it, withdraw a held value
+	IgnoreDevices    []string // device names dropped, the technology's case folded
 }
 
 // Defaults of qualify. 30 s and 3 attempts clear a silent peer's states

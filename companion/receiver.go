@@ -55,6 +55,8 @@ type Receiver struct {
 	counts    map[string]uint64      // refusals by reason
 	onRefresh func(peer string, ev Event)
 	onSeen    func(peer string)
+
+	noise noiseLog // states dropped as noise (noise.go)
 }
 
 // PublicationGrace is how long a publication outlives its Expires.
@@ -433,6 +435,9 @@ func (r *Receiver) HandlePublish(_ context.Context, in InboundPublish) Answer {
 			}
 			r.remote.Set(body.msg.EID, body.msg.State)
 		}
+		if body.noise {
+			r.withdrawLocked(peer.Name, body.msg.EID, body.msg.State.Key)
+		}
 	}
 	tag := pub.etag
 	onRefresh := r.onRefresh
@@ -485,6 +490,7 @@ type decoded struct {
 	hasEID  bool // msg.EID is the sender's, to be owned and carried
 	apply   bool // msg.State passes the switches and filters
 	refresh bool // a refresh request to act on
+	noise   bool // msg.State is noise (noise.go): withdraw what its EID held
 }
 
 // authenticate checks the source address and the digest credentials.
@@ -572,6 +578,8 @@ func (r *Receiver) decode(peer *PeerConfig, ev Event, in InboundPublish) (d deco
 		d.refresh = acc.Refresh
 	case MessageDeviceState:
 		d.apply = acc.DeviceState && acc.DeviceStateFilter.Match(m.State.Key.Name)
+		d.noise = d.apply && !r.screenNoise(peer, m.State)
+		d.apply = d.apply && !d.noise
 	case MessageMailboxState:
 		d.apply = acc.MailboxState && acc.MailboxStateFilter.Match(m.State.Key.Name)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,6 +44,10 @@ func daemon(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := newNode(ctx, cfg, log)
+	if errors.Is(err, errStartInterrupted) {
+		log.Info("stopped while starting")
+		return 0
+	}
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

@@ -264,4 +264,12 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
+	// The happy path warns about nothing: not the writes tried before the
+	// AMI login, not the removals sent at the stop.
+	for _, line := range strings.Split(out.String()+logs.String(), "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") ||
+			strings.Contains(line, " WARN ") || strings.Contains(line, " ERROR ") {
+			t.Errorf("demo logged: %s", line)
+		}
+	}
 }

@@ -138,6 +138,9 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 	a.ast.SetDevice("PJSIP/alice", "NOT_INUSE")
 	b.ast.SetDevice("PJSIP/bob", "NOT_INUSE")
 
+	// Both companions stop in order: each removes its publications from
+	// the other while the other's SIP stack still answers.
+	barrier := newStopBarrier(5 * time.Second)
 	start := func(s, peer *demoSide, eid string) error {
 		src := pairConfig(s.name, eid, s.port, s.ast.addr(), peer.name, peer.port, "expiration = 120", "device_state = true\nmailbox_state = true")
 		cfg, err := config.Parse(s.name+".toml", []byte(src))
@@ -150,16 +153,24 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 			cancel()
 			return err
 		}
+		n.barrier = barrier
+		barrier.join()
 		s.stop, s.done = cancel, make(chan error, 1)
 		go func() { s.done <- n.run(ctx, "", nil) }()
 		return nil
 	}
-	stopSide := func(s *demoSide) error {
-		if s.stop == nil {
+	// stopSide stops s's companion; wait for it with waitSide.
+	stopSide := func(s *demoSide) {
+		if s.stop != nil {
+			s.stop()
+			s.stop = nil
+		}
+	}
+	waitSide := func(s *demoSide) error {
+		if s.done == nil {
 			return nil
 		}
-		s.stop()
-		s.stop = nil
+		defer func() { s.done = nil }()
 		select {
 		case err := <-s.done:
 			return err
@@ -167,8 +178,12 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 			return fmt.Errorf("%s's companion did not stop within 10 s", s.name)
 		}
 	}
-	defer stopSide(a)
-	defer stopSide(b)
+	defer func() {
+		stopSide(a)
+		stopSide(b)
+		waitSide(a)
+		waitSide(b)
+	}()
 
 	step := func(format string, args ...any) { fmt.Fprintf(out, "• "+format+"\n", args...) }
 	expect := func(s *demoSide, write string) error {
@@ -211,17 +226,19 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 	}
 
 	step("ast1's companion stops gracefully: it removes its publications, ast2's companion clears what it asserted")
-	if err := stopSide(a); err != nil {
-		return err
-	}
+	stopSide(a)
 	if err := expect(b, "Setvar DEVICE_STATE(Custom:PJSIP/alice)=UNAVAILABLE"); err != nil {
 		return err
 	}
 	if err := expect(b, "MWIUpdate 100@default 0/0"); err != nil {
 		return err
 	}
-	if err := stopSide(b); err != nil {
-		return err
+	step("ast2's companion stops too: it removes its publications while ast1's companion still answers, then both close")
+	stopSide(b)
+	for _, s := range []*demoSide{a, b} {
+		if err := waitSide(s); err != nil {
+			return err
+		}
 	}
 
 	// The writes each side made cause AMI events on that side (the device

@@ -553,7 +553,10 @@ const (
 func configFor(t *testing.T, s, peer *side, port int, o pairOptions) string {
 	t.Helper()
 	src := pairConfig(s.name, s.eid, s.port, s.ast.address, peer.name, port,
-		fmt.Sprintf("expiration = %d", o.expiration), "device_state = true\nmailbox_state = true\n"+o.accept)
+		fmt.Sprintf("expiration = %d", o.expiration),
+		// The MWI: twins are carried as devices of their own (they are
+		// dropped by default), so that they converge like any device.
+		"device_state = true\nmailbox_state = true\nignore_mwi_devices = false\n"+o.accept)
 	if o.reconnect != "" {
 		const def = `reconnect_interval = "1h"`
 		if !strings.Contains(src, def) {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/astcompanion/sidecar/companion"
@@ -163,7 +162,7 @@ func summarize(w io.Writer, cfg *companion.Config) {
 			or(n.SIPMaxConnections, sipstack.DefaultMaxConns), or(n.SIPMaxConnectionsPerSource, sipstack.DefaultMaxConnsPerSource),
 			or(n.SIPMessageTimeout, sipstack.DefaultMessageTimeout), or(n.SIPIdleTimeout, sipstack.DefaultIdleTimeout))
 	}
-	fmt.Fprintf(w, "state     %s (what was written for peers: %s)\n", cfg.Node.StateDir, filepath.Base(cfg.Apply.LedgerFile))
+	printStatePaths(w, cfg)
 	if a := cfg.AMI; a != nil {
 		fmt.Fprintf(w, "ami       %s as %s (secret %s), reconnect every %s\n", a.Address, a.Username, a.Secret.Source(), a.ReconnectInterval)
 	} else {
@@ -216,6 +215,7 @@ func summarize(w io.Writer, cfg *companion.Config) {
 			}
 			fmt.Fprintf(w, "  bounds  %d publications per event, %d states, %d eids%s, expires at most %ds\n",
 				pubs, keys, eids, pinned, int(expires.Seconds()))
+			fmt.Fprintf(w, "  drops   %s\n", noiseSummary(acc))
 			switch freq, attempts, _ := p.Qualify(); {
 			case freq > 0:
 				fmt.Fprintf(w, "  qualify OPTIONS every %s; after %d unanswered in a row its states are cleared (within %s)\n",
@@ -249,6 +249,25 @@ func summarize(w io.Writer, cfg *companion.Config) {
 	for _, warn := range cfg.Warnings {
 		fmt.Fprintln(w, "warning:", warn)
 	}
+}
+
+// noiseSummary says which of a stock Asterisk's states a peer's
+// [peer.accept] drops (ignore_mwi_devices, ignore_invalid, ignore_devices).
+func noiseSummary(acc *companion.AcceptConfig) string {
+	var ds []string
+	if acc.IgnoreMWIDevices {
+		ds = append(ds, "MWI:* devices")
+	}
+	if acc.IgnoreInvalid {
+		ds = append(ds, "INVALID states")
+	}
+	if len(acc.IgnoreDevices) > 0 {
+		ds = append(ds, "devices "+strings.Join(acc.IgnoreDevices, ", "))
+	}
+	if len(ds) == 0 {
+		return "nothing (ignore_mwi_devices, ignore_invalid and ignore_devices are off)"
+	}
+	return strings.Join(ds, "; ")
 }
 
 func events(device, mailbox bool) string {

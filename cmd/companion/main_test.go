@@ -194,3 +194,65 @@ name = "instance1"
 		t.Errorf("secret printed:\n%s%s", out, errOut)
 	}
 }
+
+func TestCheckConfigShowsStateAndDrops(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	cfg := filepath.Join(dir, "c.toml")
+	src := `[companion]
+name = "instance1"
+eid = "02:42:ac:11:00:02"
+sip_listen = ["udp://127.0.0.1:5070"]
+state_dir = "state"
+[ami]
+username = "u"
+secret = "s"
+[ari]
+username = "u"
+password = "p"
+[[peer]]
+name = "instance2"
+publish = { server_uri = "sip:instance1@127.0.0.2:5060", device_state = true }
+accept = { match = ["127.0.0.2"], device_state = true }
+`
+	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("check-config", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"state     " + state + "\n",
+		"  ledger  " + filepath.Join(state, "applied.json") + " (what was written for peers)",
+		"  ari     " + filepath.Join(state, "provisioned.json") + " (what provisioning created",
+		"  warning: state_dir " + state + " does not exist: create it",
+		"  drops   MWI:* devices; INVALID states; devices PJSIP/instance1\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+
+	// A folder it can write: no warning. (A folder it cannot write is
+	// warned about the same way; root writes everywhere, so that is not
+	// tested here.)
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ = runCLI("check-config", "--config", cfg)
+	if strings.Contains(out, "warning: state_dir") {
+		t.Errorf("warned about a writable state_dir:\n%s", out)
+	}
+	// A file where the folder should be.
+	if err := os.Remove(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(state, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ = runCLI("check-config", "--config", cfg)
+	if !strings.Contains(out, "warning: state_dir "+state+" is not a folder") {
+		t.Errorf("no warning about a state_dir that is a file:\n%s", out)
+	}
+}

@@ -40,6 +40,9 @@ type node struct {
 	// connect; nil without [ari].
 	keeper *provision.Keeper
 	out    io.Writer // where provisioning prints its plan and report
+	// barrier, when set, keeps the SIP stack up after the exchange stopped
+	// until its peers in this process stopped theirs (demo).
+	barrier *stopBarrier
 }
 
 // observerProxy lets the AMI client be built before the exchange it
@@ -65,7 +68,7 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 	if cfg.Node.EIDAuto() {
 		eid, err := n.readEID(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%s: eid = \"auto\": could not read the Entity ID from Asterisk (GET /asterisk/info): %w; set eid explicitly in [companion] (Asterisk's 'core show settings' prints it as Entity ID)", cfg.File, err)
+			return nil, eidError(ctx, cfg.File, err)
 		}
 		n.eid = eid
 		log.Info("entity ID read from Asterisk", "eid", eid.String())
@@ -108,8 +111,10 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		stack.Close()
 		return nil, err
 	}
+	gate := newSnapshotGate(n.ami != nil, n.applier(cfg.Apply.MailboxState) != nil)
 	n.x = companion.NewExchange(cfg, n.eid, companion.ExchangeOptions{
 		Ledger: ledger,
+		Apply:  companion.ApplyOptions{Ready: gate.ready()},
 		Sender: func(p *companion.PeerConfig, ev companion.Event) companion.Sender {
 			return stack.Sender(p.Publish, ev)
 		},
@@ -121,6 +126,7 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 		Logger:         log,
 	})
 	proxy.Observer = n.x.Observer()
+	n.x.OnSnapshot(gate.observe)
 	if n.ari != nil {
 		n.keeper = provision.NewKeeper(func(ctx context.Context, cfg *companion.Config, quiet bool) error {
 			return applySorcery(ctx, cfg, n.out, quiet)
@@ -145,6 +151,9 @@ func (n *node) readEID(ctx context.Context) (companion.EntityID, error) {
 		var eid companion.EntityID
 		if eid, err = n.ari.EntityID(ctx); err == nil {
 			return eid, nil
+		}
+		if errors.Is(err, companion.ErrARIUnauthorized) || ctx.Err() != nil {
+			return eid, err // retrying cannot help
 		}
 		if i < eidAttempts-1 {
 			n.log.Warn("reading the Entity ID over ARI failed; retrying", "err", err)
@@ -235,6 +244,7 @@ loop:
 	}
 	stopExchange()
 	<-exchangeDone
+	n.barrier.arrive()
 	stopAdapters()
 	wg.Wait()
 	n.stack.Close()

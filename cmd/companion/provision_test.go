@@ -305,7 +305,12 @@ func TestProvisionStaticWizardExplains(t *testing.T) {
 	wantLines(t, out, "FAILED     res_pjsip/auth/alice  create failed",
 		"Apply stopped: create res_pjsip/auth/alice failed.",
 		"applied (0): none",
-		"not applied (3): res_pjsip/auth/alice (create, failed), res_pjsip/aor/alice (create), res_pjsip/endpoint/alice (create)")
+		"not applied (3): res_pjsip/auth/alice (create, failed), res_pjsip/aor/alice (create), res_pjsip/endpoint/alice (create)",
+		// Running again cannot help until sorcery.conf changes.
+		"Running it again cannot succeed until Asterisk's configuration changes (sorcery.conf maps the type to a writable wizard")
+	if strings.Contains(out, "Run the same command again to continue") {
+		t.Errorf("advises a rerun that cannot work:\n%s", out)
+	}
 	wantLines(t, errOut, `Asterisk cannot create res_pjsip/auth/alice (403 "Cannot create sorcery objects of type 'auth'")`,
 		"sorcery.conf and restart Asterisk", "[res_pjsip]", "auth = config,pjsip.conf,criteria=type=auth", "auth = astdb,ps_auths")
 	if _, err := os.Stat(e.state); err == nil {

@@ -923,7 +923,8 @@ var publishKeys = []string{"server_uri", "device_state", "mailbox_state", "devic
 	"expiration", "from_uri", "to_uri", "username", "password", "password_env", "password_file", "resend_interval"}
 var acceptKeys = []string{"resource", "match", "username", "password", "password_env", "password_file",
 	"device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter", "refresh",
-	"eids", "max_publications", "max_keys", "max_eids", "max_expires", "qualify_frequency", "qualify_attempts"}
+	"eids", "max_publications", "max_keys", "max_eids", "max_expires", "qualify_frequency", "qualify_attempts",
+	"ignore_mwi_devices", "ignore_invalid", "ignore_devices"}
 
 func (l *loader) peers(rs *section, peers []map[string]any, cfg *companion.Config) {
 	names := map[string]int{}     // name -> line
@@ -959,6 +960,7 @@ func (l *loader) peers(rs *section, peers []map[string]any, cfg *companion.Confi
 		}
 		if s := ps.table("accept", acceptKeys...); s != nil {
 			p.Accept = l.accept(s, p.Name, p.Publish != nil)
+			ignoredDevicesDefault(s, cfg.Node.Name, &p)
 			if r := p.Accept.Resource; r != "" {
 				if first, dup := resources[r]; dup {
 					s.errorf("resource", "resource %q is already used by another peer (line %d)", r, first)
@@ -1082,6 +1084,7 @@ func (l *loader) accept(s *section, peer string, hasPublish bool) *companion.Acc
 	a.DeviceStateFilter = s.filter("device_state_filter")
 	a.MailboxStateFilter = s.filter("mailbox_state_filter")
 	a.Refresh, _ = s.boolean("refresh")
+	l.noise(s, a)
 	if list, ok := s.strings("eids"); ok {
 		for i, v := range list {
 			eid, err := companion.ParseEntityID(v)

@@ -1136,3 +1136,65 @@ password = "p"
 		t.Errorf("an explicit state_file = %q", cfg.ARI.StateFile)
 	}
 }
+
+func TestConfigNoise(t *testing.T) {
+	src := `[companion]
+name = "node-a"
+eid = "02:42:ac:11:00:02"
+sip_listen = ["udp://127.0.0.1:5070"]
+
+[ami]
+username = "u"
+secret = "s"
+
+[[peer]]
+name = "stock"
+  [peer.publish]
+  server_uri = "sip:ast1@127.0.0.2:5060"
+  device_state = true
+  [peer.accept]
+  match = ["127.0.0.2"]
+  device_state = true
+
+[[peer]]
+name = "explicit"
+  [peer.accept]
+  match = ["127.0.0.3"]
+  device_state = true
+  ignore_mwi_devices = false
+  ignore_invalid = false
+  ignore_devices = ["PJSIP/me-on-explicit"]
+
+[[peer]]
+name = "none"
+  [peer.accept]
+  match = ["127.0.0.4"]
+  device_state = true
+  ignore_devices = []
+`
+	cfg, err := Parse("n.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock, explicit, none := cfg.Peer("stock").Accept, cfg.Peer("explicit").Accept, cfg.Peer("none").Accept
+	// The peer's endpoint for us: the user of our from_uri towards it,
+	// and our node name.
+	if !stock.IgnoreMWIDevices || !stock.IgnoreInvalid || !reflect.DeepEqual(stock.IgnoreDevices, []string{"PJSIP/ast1", "PJSIP/node-a"}) {
+		t.Errorf("stock defaults = %v %v %q", stock.IgnoreMWIDevices, stock.IgnoreInvalid, stock.IgnoreDevices)
+	}
+	if explicit.IgnoreMWIDevices || explicit.IgnoreInvalid || !reflect.DeepEqual(explicit.IgnoreDevices, []string{"PJSIP/me-on-explicit"}) {
+		t.Errorf("explicit = %v %v %q", explicit.IgnoreMWIDevices, explicit.IgnoreInvalid, explicit.IgnoreDevices)
+	}
+	if len(none.IgnoreDevices) != 0 || !none.IgnoreMWIDevices {
+		t.Errorf("ignore_devices = [] gave %q", none.IgnoreDevices)
+	}
+
+	bad := strings.NewReplacer(`ignore_invalid = false`, `ignore_invalid = "no"`,
+		`["PJSIP/me-on-explicit"]`, `["PJSIP/me-on-explicit", "^PJSIP/.*", ""]`).Replace(src)
+	_, err = Parse("n.toml", []byte(bad))
+	checkErrors(t, err, []wantErr{
+		{25, `peer "explicit".accept.ignore_invalid`, "must be a boolean"},
+		{26, `peer "explicit".accept.ignore_devices[2]`, "exact device names only"},
+		{26, `peer "explicit".accept.ignore_devices[3]`, "is not a device name"},
+	})
+}

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -165,7 +166,26 @@ func (r *Report) WriteSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  applied (%d): %s\n", len(done), orNone(strings.Join(done, ", ")))
 	fmt.Fprintf(w, "  not applied (%d): %s\n", len(notDone), orNone(strings.Join(notDone, ", ")))
-	fmt.Fprintf(w, "Run the same command again to continue: what was applied shows as unchanged.\n")
+	fmt.Fprintln(w, rerunAdvice(r.Failed.Err))
+}
+
+// rerunAdvice says whether running again can continue: only a failure
+// that time cures can; the others need a change first, which it names.
+func rerunAdvice(err error) string {
+	const rerun = "run the same command again: what was applied shows as unchanged."
+	var cause string
+	switch {
+	case errors.Is(err, ErrReadOnly):
+		cause = "Asterisk's configuration changes (sorcery.conf maps the type to a writable wizard, then Asterisk restarts; " +
+			"or ari.conf gives the user read_only = no), as explained above"
+	case errors.Is(err, companion.ErrARIUnauthorized):
+		cause = "[ari] username/password match an ari.conf user"
+	case errors.Is(err, ErrRejected), errors.Is(err, ErrUnknownType):
+		cause = "the [[sorcery]] object in the file is corrected (or the module providing its type is loaded), as explained above"
+	default:
+		return "Run the same command again to continue: what was applied shows as unchanged."
+	}
+	return "Running it again cannot succeed until " + cause + ". Then " + rerun
 }
 
 func orNone(s string) string {

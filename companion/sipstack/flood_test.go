@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -84,5 +87,47 @@ func TestRefusedFloodUDP(t *testing.T) {
 	}
 	if s.DatagramsRefused != flood+1 || s.ForbiddenSent+s.DatagramsDropped != flood+1 || s.ForbiddenSent < forbidBurst {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// lineRecorder keeps the messages of the lines logged at info and above.
+type lineRecorder struct {
+	mu    *sync.Mutex
+	lines *[]string
+}
+
+func (c lineRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (c lineRecorder) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	*c.lines = append(*c.lines, r.Level.String()+" "+r.Message)
+	c.mu.Unlock()
+	return nil
+}
+func (c lineRecorder) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c lineRecorder) WithGroup(string) slog.Handler      { return c }
+
+// A peer publishing from an address its match does not hold (a stock
+// Asterisk behind another address than configured) gets one warning
+// that names the setting to change, not one per PUBLISH.
+func TestRefusedSourceLogsOnceNamingMatch(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	st := newStack(t, Options{
+		Logger: slog.New(lineRecorder{&mu, &lines}),
+		Admit:  func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.1") },
+	}, "udp")
+	serve(t, st, &script{})
+	to := addr(t, st, "udp")
+	stranger := udpPeerAt(t, "127.0.0.2")
+	req := publish(ruri("r", to), "127.0.0.2:5060", "UDP", []string{"Event: asterisk-devicestate", "Expires: 3600"}, devBody)
+	for range 13 {
+		stranger.send(to, req)
+	}
+	until(t, "13 refusals", func() bool { return st.Stats().DatagramsRefused == 13 })
+	mu.Lock()
+	defer mu.Unlock()
+	lines = slices.DeleteFunc(lines, func(l string) bool { return l == "INFO SIP listening" })
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "WARN ") || !strings.Contains(lines[0], "[peer.accept] match") {
+		t.Errorf("logged %q, want one WARN naming [peer.accept] match", lines)
 	}
 }

@@ -23,6 +23,11 @@ const (
 	forbidMaxSources = 4096
 )
 
+// msgNotAdmitted is the refusal of a source no peer's [peer.accept]
+// match holds (nor a peer accepted by digest alone), naming the fix.
+const msgNotAdmitted = "SIP request from an address that no peer's [peer.accept] match allows; " +
+	"if it is a peer, add its address to that peer's match"
+
 // admitConn is a UDP listener's socket as sipgo reads it: datagrams from
 // sources Options.Admit refuses never reach sipgo (no parsing, no
 // transaction); requests among them get a stateless 403. Temporary read
@@ -72,7 +77,7 @@ func (c admitPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 func (s *Stack) refuseDatagram(conn *net.UDPConn, data []byte, src netip.AddrPort) {
 	s.count.datagramsRefused.Add(1)
 	ip := src.Addr().Unmap()
-	s.refusals.Warn(ip.String(), "source not admitted", "SIP datagram from an address no peer may use; refused")
+	s.refusals.Warn(ip.String(), "source not admitted", msgNotAdmitted+"; datagram refused")
 	res := forbidden(data)
 	// Never answer more bytes than were sent: no amplification.
 	if res == nil || len(res) > len(data) || !s.forbidRate.allow(ip, time.Now()) {

@@ -81,7 +81,7 @@ func (s *Stack) admitConn(c net.Conn, listener string) net.Conn {
 	if s.admit != nil && !s.admit(from) {
 		_ = c.Close()
 		s.count.connsRefused.Add(1)
-		s.refusals.Warn(from.String(), "source not admitted", "SIP connection from an address no peer may use; closed",
+		s.refusals.Warn(from.String(), "source not admitted", msgNotAdmitted+"; connection closed",
 			"listener", listener)
 		return nil
 	}
