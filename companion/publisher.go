@@ -37,9 +37,10 @@ import (
 //     about D / max_in_flight round trips instead of D.
 //
 // Run's own goroutine is the dispatcher: it takes the local table's
-// changes and full sends and routes each key to its shard; each shard runs
-// a loop of its own. What a shard holds waiting is bounded by the keys of
-// the local table: one value per key.
+// changes and full sends and routes each key to its shard, as each shard
+// does too before it picks its next key; each shard runs a loop of its
+// own. What a shard holds waiting is bounded by the keys of the local
+// table: one value per key.
 //
 // Only entries whose origin is this node's EID are sent: no relaying, so
 // a mesh stays free of loops.
@@ -66,7 +67,11 @@ type Publisher struct {
 	abandoned atomic.Bool
 	counters  publisherCounters
 
-	// Owned by Run (the dispatcher).
+	// Routing: by the dispatcher, and by each shard before it picks its
+	// next key, so that a shard never sends what a change already
+	// superseded, nor a full send's key ahead of a change already made.
+	mu       sync.Mutex
+	watcher  *Watcher     // nil outside Run
 	known    map[Key]bool // keys routed to a shard and not withdrawn: their cachable flag
 	resendAt time.Time
 }
@@ -220,6 +225,15 @@ func shardOf(k Key, width int) int {
 func (p *Publisher) Run(ctx context.Context) error {
 	w := p.local.Watch(p.wants)
 	defer w.Close()
+	p.mu.Lock()
+	p.watcher = w
+	p.queueAll(p.all, false)
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.watcher = nil
+		p.mu.Unlock()
+	}()
 	outcomes := make([]removal, len(p.shards))
 	var wg sync.WaitGroup
 	for i, s := range p.shards {
@@ -234,32 +248,13 @@ func (p *Publisher) Run(ctx context.Context) error {
 		p.logRemovals(outcomes)
 	}()
 
-	p.queueAll(p.all, false)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		p.route(w.Changes())
-		// After the changes made under the old filter are routed, so that
-		// none is left to reach the peer once the cleared value went out.
-		if p.refilterAsked.Swap(false) {
-			p.refilter()
-		}
-		mask := p.requeue.Swap(0)
-		kick := p.dumpAsked.Swap(false)
-		if kick {
-			mask = p.all
-		}
-		if p.resend > 0 && !time.Now().Before(p.resendAt) {
-			p.opts.Logger.Debug("sending the full state again (resend_interval)", "keys", len(p.known))
-			mask = p.all
-		}
-		if mask != 0 {
-			p.queueAll(mask, kick)
-		}
-
+		resendAt := p.sync()
 		// Go 1.23 timers: after Stop or Reset no stale tick is delivered.
 		if p.resend > 0 {
-			timer.Reset(max(time.Until(p.resendAt), 0))
+			timer.Reset(max(time.Until(resendAt), 0))
 		} else {
 			timer.Stop()
 		}
@@ -271,6 +266,36 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// sync routes what is pending: the changes, a new filter, the full sends
+// asked for (dump, 412, resend_interval). It returns when the next resend
+// is due.
+func (p *Publisher) sync() (resendAt time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.watcher == nil {
+		return p.resendAt
+	}
+	p.route(p.watcher.Changes())
+	// After the changes made under the old filter are routed, so that
+	// none is left to reach the peer once the cleared value went out.
+	if p.refilterAsked.Swap(false) {
+		p.refilter()
+	}
+	mask := p.requeue.Swap(0)
+	kick := p.dumpAsked.Swap(false)
+	if kick {
+		mask = p.all
+	}
+	if p.resend > 0 && !time.Now().Before(p.resendAt) {
+		p.opts.Logger.Debug("sending the full state again (resend_interval)", "keys", len(p.known))
+		mask = p.all
+	}
+	if mask != 0 {
+		p.queueAll(mask, kick)
+	}
+	return p.resendAt
 }
 
 // route hands each change to its shard, as a live change.

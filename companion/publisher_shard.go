@@ -79,6 +79,7 @@ func (s *shard) run(ctx context.Context) removal {
 	var retryAt time.Time
 	blockedLogged := false
 	for {
+		p.sync()
 		s.mu.Lock()
 		if s.kicked {
 			// The peer asked: it is up, whatever the backoff thought.
