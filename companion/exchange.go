@@ -1,8 +1,10 @@
 package companion
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 )
 
@@ -38,7 +40,8 @@ type Exchange struct {
 // ExchangeOptions are the adapters an Exchange works with.
 type ExchangeOptions struct {
 	// Sender returns the Sender of one publication; required when a peer
-	// has [peer.publish].
+	// has [peer.publish]. It is called once per publication: max_in_flight
+	// times per peer and event.
 	Sender func(peer *PeerConfig, ev Event) Sender
 	// DeviceApplier and MailboxApplier write remote state locally; nil
 	// (or apply mode "none") leaves that kind unapplied.
@@ -96,11 +99,13 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 		name := peer.Name
 		po.Blocked = func() bool { return x.receiver.Conflict(name) }
 		byEvent := make(map[Event]*Publisher)
-		if peer.Publish.DeviceState {
-			byEvent[EventDeviceState] = NewPublisher(peer, EventDeviceState, eid, x.LocalTable, opts.Sender(peer, EventDeviceState), po)
-		}
-		if peer.Publish.MailboxState {
-			byEvent[EventMWI] = NewPublisher(peer, EventMWI, eid, x.LocalTable, opts.Sender(peer, EventMWI), po)
+		for _, ev := range []Event{EventDeviceState, EventMWI} {
+			if (ev == EventDeviceState && !peer.Publish.DeviceState) || (ev == EventMWI && !peer.Publish.MailboxState) {
+				continue
+			}
+			// One Sender per publication: each has its own Call-ID and CSeq.
+			newSender := func() Sender { return opts.Sender(peer, ev) }
+			byEvent[ev] = NewPublisher(peer, ev, eid, x.LocalTable, newSender, po)
 		}
 		x.publishers[peer.Name] = byEvent
 	}
@@ -153,6 +158,21 @@ func (x *Exchange) Publisher(peer string, ev Event) *Publisher {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return x.publishers[peer][ev]
+}
+
+// PublisherStats reads every publisher's stats, sorted by peer, then
+// event.
+func (x *Exchange) PublisherStats() []PublisherStats {
+	var out []PublisherStats
+	for _, byEvent := range x.publishers {
+		for _, p := range byEvent {
+			out = append(out, p.Stats())
+		}
+	}
+	slices.SortFunc(out, func(a, b PublisherStats) int {
+		return cmp.Or(cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Event, b.Event))
+	})
+	return out
 }
 
 // Abandon makes Run end without removing the publications: the process

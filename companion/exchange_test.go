@@ -95,12 +95,16 @@ func newTestNode(t *testing.T, name, eid, peer, out, in string) *testNode {
 func link(a, b *testNode) {
 	for _, p := range a.x.publishers {
 		for _, pub := range p {
-			pub.send = b.in
+			for _, s := range pub.shards {
+				s.send = b.in
+			}
 		}
 	}
 	for _, p := range b.x.publishers {
 		for _, pub := range p {
-			pub.send = a.in
+			for _, s := range pub.shards {
+				s.send = a.in
+			}
 		}
 	}
 }

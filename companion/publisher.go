@@ -3,13 +3,14 @@ package companion
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Publisher keeps one publication (one peer, one event) carrying this
-// node's states, like an outbound-publish object of
-// res_pjsip_outbound_publish, but without its losses:
+// Publisher carries this node's states of one event to one peer, like the
+// outbound-publish object of res_pjsip_outbound_publish, but without its
+// losses:
 //
 //   - States are coalesced per key: while a PUBLISH is in flight, a newer
 //     value of a key replaces the queued one, so a burst of N changes of
@@ -17,7 +18,7 @@ import (
 //   - Delivery is retried with backoff (timeouts, 5xx, refused
 //     credentials) until it succeeds or a newer value supersedes it: the
 //     newest value of every key always arrives once the peer answers.
-//   - The publication is refreshed well before it expires, and a 412 (the
+//   - A publication is refreshed well before it expires, and a 412 (the
 //     peer lost it: restart, expiry) starts a new one carrying the full
 //     state, never a body-less PUBLISH.
 //   - The full state is queued again every resend_interval, so a peer that
@@ -27,42 +28,52 @@ import (
 //   - Live changes go first: keys queued by a change are sent before keys
 //     queued by a full send (start, dump, 412, resend), so a resend of N
 //     keys never delays a change by N round trips.
+//   - Publications are pipelined: max_in_flight publications ("shards")
+//     run side by side, each with its own Sender (Call-ID, CSeq), entity
+//     tag, refresh, backoff and 412 recovery, one PUBLISH in flight each.
+//     A key always goes through the same shard (a hash of its kind and
+//     name), so each key's values and each entity tag's modifications
+//     stay in order (RFC 3903), while a burst over D distinct keys costs
+//     about D / max_in_flight round trips instead of D.
 //
-// A full send is paced by the one PUBLISH in flight: N keys cost N round
-// trips one after the other, never a burst, and a key changed meanwhile
-// goes out once, with its newest value, ahead of the rest.
+// Run's own goroutine is the dispatcher: it takes the local table's
+// changes and full sends and routes each key to its shard, as each shard
+// does too before it picks its next key; each shard runs a loop of its
+// own. What a shard holds waiting is bounded by the keys of the local
+// table: one value per key.
 //
 // Only entries whose origin is this node's EID are sent: no relaying, so
 // a mesh stays free of loops.
 type Publisher struct {
-	peer    *PeerConfig
-	event   Event
-	kind    Kind
-	filter  Filter
-	eid     EntityID
-	local   *Table
-	send    Sender
-	opts    PublisherOptions
-	dumpReq chan struct{}
-	askReq  chan struct{}
-	sent    atomic.Int64
-	// abandoned makes Run end without removing the publication: the
+	peer   *PeerConfig
+	event  Event
+	kind   Kind
+	eid    EntityID
+	local  *Table
+	opts   PublisherOptions
+	resend time.Duration // 0: no periodic full send
+	filter atomic.Pointer[Filter]
+	shards []*shard
+	all    uint64 // the bits of every shard
+
+	wake          chan struct{} // the dispatcher has work: see the flags below
+	dumpAsked     atomic.Bool
+	refilterAsked atomic.Bool
+	requeue       atomic.Uint64 // shards (bit i) whose publication was lost (412)
+	sent          atomic.Int64
+	// abandoned makes Run end without removing the publications: the
 	// process is failing, and its peers should keep our states until the
 	// publications expire or we come back.
 	abandoned atomic.Bool
+	counters  publisherCounters
 
-	// Owned by Run.
-	pending    map[Key]*queued // the newest value to send, per key
-	live       keyQueue        // keys queued by live changes: sent first
-	bulk       keyQueue        // keys queued by a full send
-	resend     time.Duration   // 0: no periodic full send
-	resendAt   time.Time
-	etag       string
-	expiration int // seconds asked for
-	refreshAt  time.Time
-	askRefresh bool
-	failures   int
-	lastStatus int
+	// Routing: by the dispatcher, and by each shard before it picks its
+	// next key, so that a shard never sends what a change already
+	// superseded, nor a full send's key ahead of a change already made.
+	mu       sync.Mutex
+	watcher  *Watcher     // nil outside Run
+	known    map[Key]bool // keys routed to a shard and not withdrawn: their cachable flag
+	resendAt time.Time
 }
 
 // PublisherOptions tune a Publisher; zero fields take defaults.
@@ -98,340 +109,301 @@ func (o PublisherOptions) withDefaults() PublisherOptions {
 
 // NewPublisher returns the publisher of event ev towards peer, which must
 // have [peer.publish]. It sends entries of local whose origin is eid.
-func NewPublisher(peer *PeerConfig, ev Event, eid EntityID, local *Table, s Sender, opts PublisherOptions) *Publisher {
+// newSender is called once per publication (peer.Publish.InFlight() times,
+// once with opts.FIFO): each publication needs a Sender of its own.
+func NewPublisher(peer *PeerConfig, ev Event, eid EntityID, local *Table, newSender func() Sender, opts PublisherOptions) *Publisher {
 	p := &Publisher{
-		peer:       peer,
-		event:      ev,
-		kind:       eventKind(ev),
-		eid:        eid,
-		local:      local,
-		send:       s,
-		opts:       opts.withDefaults(),
-		dumpReq:    make(chan struct{}, 1),
-		askReq:     make(chan struct{}, 1),
-		pending:    make(map[Key]*queued),
-		resend:     peer.Publish.Resend(),
-		expiration: int(peer.Publish.Expiration / time.Second),
-		askRefresh: peer.Accept != nil && peer.Accept.Refresh,
+		peer:   peer,
+		event:  ev,
+		kind:   eventKind(ev),
+		eid:    eid,
+		local:  local,
+		opts:   opts.withDefaults(),
+		resend: peer.Publish.Resend(),
+		wake:   make(chan struct{}, 1),
+		known:  make(map[Key]bool),
 	}
-	if p.expiration <= 0 {
-		p.expiration = int(DefaultPublishExpiration / time.Second)
-	}
-	p.filter = peer.Publish.DeviceStateFilter
+	f := peer.Publish.DeviceStateFilter
 	if ev == EventMWI {
-		p.filter = peer.Publish.MailboxStateFilter
+		f = peer.Publish.MailboxStateFilter
 	}
+	p.filter.Store(&f)
 	p.opts.Logger = p.opts.Logger.With("peer", peer.Name, "event", string(ev))
+	p.counters.answers = make(map[int]uint64)
+
+	width := min(max(peer.Publish.InFlight(), 1), MaxMaxInFlight)
+	if p.opts.FIFO {
+		width = 1
+	}
+	expiration := int(peer.Publish.Expiration / time.Second)
+	if expiration <= 0 {
+		expiration = int(DefaultPublishExpiration / time.Second)
+	}
+	p.shards = make([]*shard, width)
+	for i := range p.shards {
+		s := &shard{p: p, index: i, send: newSender(), wake: make(chan struct{}, 1), expiration: expiration}
+		if p.opts.FIFO {
+			s.q = &fifoQueue{}
+		} else {
+			s.q = newCoalescingQueue()
+		}
+		p.shards[i] = s
+		p.all |= 1 << i
+	}
+	// The refresh request goes through the first publication only: one
+	// is enough for the peer to send everything.
+	p.shards[0].askRefresh = peer.Accept != nil && peer.Accept.Refresh
 	return p
 }
+
+// Width is the number of publications (shards) the publisher keeps.
+func (p *Publisher) Width() int { return len(p.shards) }
 
 // Dump queues every current state for sending: the peer asked for a
 // refresh. It does not block.
 func (p *Publisher) Dump() {
-	select {
-	case p.dumpReq <- struct{}{}:
-	default:
-	}
+	p.dumpAsked.Store(true)
+	p.signal()
 }
 
 // AskRefresh makes the publisher ask the peer for its full state (a
 // refresh body), as it does at start when [peer.accept] refresh is set:
 // the peer is back after a silence, and what it asserted was cleared. It
 // does not block.
-func (p *Publisher) AskRefresh() {
+func (p *Publisher) AskRefresh() { p.shards[0].askForRefresh() }
+
+// SetFilter replaces the outbound filter of the publisher's event (a
+// configuration reload); safe from any goroutine. Keys the new filter
+// refuses are sent once more, cleared (a device as UNKNOWN, a mailbox as
+// 0/0: how a stock Asterisk withdraws a state), then no longer; keys it
+// newly lets through are queued as a full send; the others are not sent
+// again.
+func (p *Publisher) SetFilter(f Filter) {
+	p.filter.Store(&f)
+	p.refilterAsked.Store(true)
+	p.signal()
+}
+
+func (p *Publisher) signal() {
 	select {
-	case p.askReq <- struct{}{}:
+	case p.wake <- struct{}{}:
 	default:
 	}
 }
 
 // Abandon makes Run, once its ctx is done, return without removing the
-// publication (no Expires: 0): for an exit on error, not on a signal.
+// publications (no Expires: 0): for an exit on error, not on a signal.
 func (p *Publisher) Abandon() { p.abandoned.Store(true) }
 
-// Sent is the number of PUBLISH requests handed to the Sender so far.
+// Sent is the number of PUBLISH requests handed to the Senders so far.
 func (p *Publisher) Sent() int64 { return p.sent.Load() }
 
 func (p *Publisher) wants(origin EntityID, k Key) bool {
-	return origin == p.eid && k.Kind == p.kind && p.filter.Match(k.Name)
+	return origin == p.eid && k.Kind == p.kind && p.filter.Load().Match(k.Name)
 }
 
-// Run publishes until ctx is done, then removes the publication
-// (Expires: 0), as 'core stop gracefully' does.
+// shardOf is the shard that carries k: always the same one, so that the
+// values of a key go out in order through one publication.
+func (p *Publisher) shardOf(k Key) int { return shardOf(k, len(p.shards)) }
+
+// shardOf hashes k's kind and name (FNV-1a) onto [0, width).
+func shardOf(k Key, width int) int {
+	if width <= 1 {
+		return 0
+	}
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	h = (h ^ uint32(k.Kind)) * prime
+	for i := 0; i < len(k.Name); i++ {
+		h = (h ^ uint32(k.Name[i])) * prime
+	}
+	return int(h % uint32(width))
+}
+
+// Run publishes until ctx is done, then removes the publications
+// (Expires: 0), all at once, as 'core stop gracefully' does.
 func (p *Publisher) Run(ctx context.Context) error {
 	w := p.local.Watch(p.wants)
 	defer w.Close()
-	p.queueAll()
+	p.mu.Lock()
+	p.watcher = w
+	p.queueAll(p.all, false)
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.watcher = nil
+		p.mu.Unlock()
+	}()
+	outcomes := make([]removal, len(p.shards))
+	var wg sync.WaitGroup
+	for i, s := range p.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcomes[i] = s.run(ctx)
+		}()
+	}
+	defer func() {
+		wg.Wait()
+		p.logRemovals(outcomes)
+	}()
+
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	var retryAt time.Time
-	blockedLogged := false
 	for {
-		for _, e := range w.Changes() {
-			p.queue(e, true)
-		}
-		if p.resend > 0 && !time.Now().Before(p.resendAt) {
-			p.opts.Logger.Debug("sending the full state again (resend_interval)", "keys", p.local.Len(p.eid))
-			p.queueAll()
-		}
-		select {
-		case <-p.dumpReq:
-			// The peer asked: it is up, whatever the backoff thought.
-			p.queueAll()
-			retryAt = time.Time{}
-		default:
-		}
-		select {
-		case <-p.askReq:
-			// The peer is back: ask now, whatever the backoff thought.
-			p.askRefresh = true
-			retryAt = time.Time{}
-		default:
-		}
-
-		now := time.Now()
-		wait := time.Duration(-1)
-		switch {
-		case p.opts.Blocked():
-			if !blockedLogged {
-				p.opts.Logger.Error("not publishing: the peer uses this node's Entity ID")
-				blockedLogged = true
-			}
-			wait = p.opts.MaxBackoff
-		case now.Before(retryAt):
-			wait = retryAt.Sub(now)
-		case p.askRefresh || len(p.pending) > 0 || (p.etag != "" && !now.Before(p.refreshAt)):
-			blockedLogged = false
-			if !p.step(ctx) {
-				if ctx.Err() != nil {
-					return p.unpublish()
-				}
-				retryAt = time.Now().Add(p.backoff())
-			} else {
-				retryAt = time.Time{}
-			}
-			continue
-		case p.etag != "":
-			wait = p.refreshAt.Sub(now)
-		}
-		if p.resend > 0 {
-			if d := max(p.resendAt.Sub(now), 0); wait < 0 || d < wait {
-				wait = d
-			}
-		}
-
+		resendAt := p.sync()
 		// Go 1.23 timers: after Stop or Reset no stale tick is delivered.
-		if wait >= 0 {
-			timer.Reset(wait)
+		if p.resend > 0 {
+			timer.Reset(max(time.Until(resendAt), 0))
 		} else {
 			timer.Stop()
 		}
 		select {
 		case <-ctx.Done():
-			return p.unpublish()
+			return nil
 		case <-w.C():
-		case <-p.dumpReq:
-			p.queueAll()
-			retryAt = time.Time{}
-		case <-p.askReq:
-			p.askRefresh = true
-			retryAt = time.Time{}
+		case <-p.wake:
 		case <-timer.C:
 		}
 	}
 }
 
-// queued is the value to send for one key, and whether a live change
-// queued it (then it goes before the keys of a full send).
-type queued struct {
-	e    Entry
-	live bool
+// sync routes what is pending: the changes, a new filter, the full sends
+// asked for (dump, 412, resend_interval). It returns when the next resend
+// is due.
+func (p *Publisher) sync() (resendAt time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.watcher == nil {
+		return p.resendAt
+	}
+	p.route(p.watcher.Changes())
+	// After the changes made under the old filter are routed, so that
+	// none is left to reach the peer once the cleared value went out.
+	if p.refilterAsked.Swap(false) {
+		p.refilter()
+	}
+	mask := p.requeue.Swap(0)
+	kick := p.dumpAsked.Swap(false)
+	if kick {
+		mask = p.all
+	}
+	if p.resend > 0 && !time.Now().Before(p.resendAt) {
+		p.opts.Logger.Debug("sending the full state again (resend_interval)", "keys", len(p.known))
+		mask = p.all
+	}
+	if mask != 0 {
+		p.queueAll(mask, kick)
+	}
+	return p.resendAt
 }
 
-// queue records e as the value to send for its key, replacing an older
-// queued one. live is true for a change, false for a full send; a key
-// queued by both is live.
-func (p *Publisher) queue(e Entry, live bool) {
-	k := e.State.Key
-	if q, ok := p.pending[k]; ok {
-		if e.Version >= q.e.Version {
-			q.e = e
+// route hands each change to its shard, as a live change.
+func (p *Publisher) route(changes []Entry) {
+	var touched uint64
+	for _, e := range changes {
+		i := p.shardOf(e.State.Key)
+		if e.Removed {
+			p.forget(e.State.Key, i)
+		} else {
+			p.remember(e, i)
 		}
-		if live && !q.live {
-			q.live = true
-			p.live.push(k)
-		}
-		return
+		p.shards[i].push(e, true, false)
+		touched |= 1 << i
 	}
-	p.pending[k] = &queued{e: e, live: live}
-	if live {
-		p.live.push(k)
-	} else {
-		p.bulk.push(k)
-	}
+	p.wakeShards(touched)
 }
 
-// queueAll queues every current state that passes the filter, behind
-// live changes, and restarts the resend interval.
-func (p *Publisher) queueAll() {
+// queueAll queues every current state that passes the filter and belongs
+// to a shard of mask, behind live changes. kick makes those shards try
+// at once, whatever their backoff: the peer asked, so it is up. A full
+// send of every shard restarts the resend interval.
+func (p *Publisher) queueAll(mask uint64, kick bool) {
 	for _, e := range p.local.Entries(p.eid) {
-		if p.wants(e.Origin, e.State.Key) {
-			p.queue(e, false)
+		if !p.wants(e.Origin, e.State.Key) {
+			continue
+		}
+		i := p.shardOf(e.State.Key)
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		p.remember(e, i)
+		p.shards[i].push(e, false, false)
+	}
+	if kick {
+		for i, s := range p.shards {
+			if mask&(1<<i) != 0 {
+				s.kick()
+			}
 		}
 	}
-	if p.resend > 0 {
+	p.wakeShards(mask)
+	if mask == p.all && p.resend > 0 {
 		p.resendAt = time.Now().Add(p.resend)
 	}
 }
 
-// next returns the key to send next: the oldest live one, else the oldest
-// of the full send. Slots of keys sent since, or moved to the live queue,
-// are skipped.
-func (p *Publisher) next() (Key, bool) {
-	for _, c := range [...]struct {
-		q    *keyQueue
-		live bool
-	}{{&p.live, true}, {&p.bulk, false}} {
-		for {
-			k, ok := c.q.front()
-			if !ok {
-				break
-			}
-			if q, pending := p.pending[k]; pending && q.live == c.live {
-				return k, true
-			}
-			c.q.pop()
+// refilter applies a new filter: known keys it refuses are queued once
+// as cleared and forgotten, keys it newly lets through are queued as a
+// full send.
+func (p *Publisher) refilter() {
+	var touched uint64
+	for k, cachable := range p.known {
+		if p.wants(p.eid, k) {
+			continue
 		}
+		e := Entry{Origin: p.eid, State: State{Key: k, Cachable: cachable}, Removed: true}
+		if cur, ok := p.local.Get(p.eid, k); ok {
+			e.State, e.Version = cur.State, cur.Version
+		}
+		i := p.shardOf(k)
+		p.forget(k, i)
+		// Forced: it replaces whatever value of the key is still queued.
+		p.shards[i].push(e, true, true)
+		touched |= 1 << i
 	}
-	return Key{}, false
+	for _, e := range p.local.Entries(p.eid) {
+		k := e.State.Key
+		if _, ok := p.known[k]; ok || !p.wants(e.Origin, k) {
+			continue
+		}
+		i := p.shardOf(k)
+		p.remember(e, i)
+		p.shards[i].push(e, false, false)
+		touched |= 1 << i
+	}
+	p.opts.Logger.Info("outbound filter changed", "filter", p.filter.Load().String(), "keys", len(p.known))
+	p.wakeShards(touched)
 }
 
-// keyQueue is a FIFO of keys, popped from the front in O(1) amortised.
-type keyQueue struct {
-	keys []Key
-	head int
+func (p *Publisher) remember(e Entry, i int) {
+	k := e.State.Key
+	if _, ok := p.known[k]; !ok {
+		p.shards[i].keys.Add(1)
+	}
+	p.known[k] = e.State.Cachable
 }
 
-func (q *keyQueue) push(k Key) { q.keys = append(q.keys, k) }
-
-func (q *keyQueue) front() (Key, bool) {
-	if q.head == len(q.keys) {
-		return Key{}, false
-	}
-	return q.keys[q.head], true
-}
-
-func (q *keyQueue) pop() {
-	q.keys[q.head] = Key{}
-	q.head++
-	switch {
-	case q.head == len(q.keys):
-		q.keys, q.head = q.keys[:0], 0
-	case q.head > 1024 && q.head > len(q.keys)/2:
-		n := copy(q.keys, q.keys[q.head:])
-		clear(q.keys[n:])
-		q.keys, q.head = q.keys[:n], 0
-	}
-}
-
-// step sends one PUBLISH: the refresh request, the oldest queued key, or a
-// refresh of the publication. It reports success.
-func (p *Publisher) step(ctx context.Context) bool {
-	req := PublishRequest{Event: p.event, IfMatch: p.etag, Expires: p.expiration}
-	var sentKey Key
-	var sentVersion uint64
-	haveKey := false
-	if !p.askRefresh {
-		sentKey, haveKey = p.next()
-	}
-	switch {
-	case p.askRefresh:
-		req.Body, _ = EncodeMessage(Message{Type: MessageRefresh, EID: p.eid})
-	case haveKey:
-		e := p.pending[sentKey].e
-		sentVersion = e.Version
-		body, err := EncodeMessage(p.message(e))
-		if err != nil {
-			// Unencodable (too long for MaxBodySize): it can never go out.
-			p.opts.Logger.Error("state not publishable", "key", sentKey.String(), "err", err)
-			p.done(sentKey, sentVersion)
-			return true
-		}
-		req.Body = body
-	}
-
-	// A PUBLISH cut off by shutdown may still reach the peer and change
-	// the entity tag the removal must name: let it finish, briefly.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.Timeout)
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancel) })
-	p.sent.Add(1)
-	res, err := p.send.Publish(cctx, req)
-	stop()
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			p.fail(0, "no answer: "+err.Error())
-		}
-		return false
-	}
-	if ctx.Err() != nil && res.Status >= 200 && res.Status < 300 {
-		p.etag = res.ETag // for the removal that follows
-		return false
-	}
-	switch {
-	case res.Status >= 200 && res.Status < 300:
-		if p.failures > 0 || p.etag == "" {
-			p.opts.Logger.Info("publication up", "etag", res.ETag)
-		}
-		p.failures, p.lastStatus = 0, res.Status
-		p.etag = res.ETag
-		granted := res.Expires
-		if granted <= 0 {
-			granted = p.expiration
-		}
-		p.refreshAt = time.Now().Add(refreshDelay(granted))
-		switch {
-		case req.Body == nil:
-		case p.askRefresh:
-			p.askRefresh = false
-		default:
-			p.done(sentKey, sentVersion)
-		}
-		return true
-	case res.Status == 412:
-		// The peer does not know our publication (it restarted, or let
-		// it lapse) and, if it is a companion, dropped what it carried:
-		// start anew with everything.
-		p.opts.Logger.Info("publication unknown to the peer (412): sending the full state anew")
-		p.etag = ""
-		p.queueAll()
-		if req.IfMatch == "" {
-			p.fail(res.Status, res.Reason)
-			return false
-		}
-		return true
-	case res.Status == 423 && res.MinExpires > p.expiration:
-		p.opts.Logger.Info("peer wants a longer expiration (423)", "min_expires", res.MinExpires)
-		p.expiration = res.MinExpires
-		return true
-	default:
-		p.fail(res.Status, res.Reason)
-		return false
+func (p *Publisher) forget(k Key, i int) {
+	if _, ok := p.known[k]; ok {
+		delete(p.known, k)
+		p.shards[i].keys.Add(-1)
 	}
 }
 
-// done drops k from the queue if version is still its newest value.
-func (p *Publisher) done(k Key, version uint64) {
-	q, ok := p.pending[k]
-	if !ok || q.e.Version != version {
-		return
-	}
-	delete(p.pending, k)
-	for _, kq := range []*keyQueue{&p.live, &p.bulk} {
-		if f, ok := kq.front(); ok && f == k {
-			kq.pop()
+func (p *Publisher) wakeShards(mask uint64) {
+	for i, s := range p.shards {
+		if mask&(1<<i) != 0 {
+			s.signal()
 		}
 	}
+}
+
+// enqueue routes e to its shard as Run does a change; for benchmarks.
+func (p *Publisher) enqueue(e Entry, live bool) {
+	s := p.shards[p.shardOf(e.State.Key)]
+	s.push(e, live, false)
+	s.signal()
 }
 
 // message is the body for e: a removed key is sent as UNKNOWN (a device
@@ -452,25 +424,6 @@ func (p *Publisher) message(e Entry) Message {
 	return Message{Type: typ, EID: p.eid, State: s}
 }
 
-func (p *Publisher) fail(status int, why string) {
-	p.failures++
-	if status != p.lastStatus || p.failures == 1 {
-		p.opts.Logger.Warn("PUBLISH failed; retrying", "status", status, "reason", why, "queued", len(p.pending))
-	}
-	p.lastStatus = status
-}
-
-// backoff doubles from MinBackoff up to MaxBackoff with the failures in a
-// row; refused credentials or a missing resource wait the longest, as
-// they need someone to fix a configuration.
-func (p *Publisher) backoff() time.Duration {
-	switch p.lastStatus {
-	case 401, 403, 404, 407, 489:
-		return p.opts.MaxBackoff
-	}
-	return backoffDelay(p.opts.MinBackoff, p.opts.MaxBackoff, p.failures)
-}
-
 // refreshDelay is when to refresh a publication granted for the given
 // seconds: a tenth early, at least 5 s, at most half, so that a receiver
 // that expires it at the exact second never sees it lapse.
@@ -484,28 +437,34 @@ func refreshDelay(granted int) time.Duration {
 // and then for the removal.
 const shutdownGrace = 3 * time.Second
 
-// unpublish removes the publication, bounded so that shutdown never hangs.
-func (p *Publisher) unpublish() error {
-	if p.etag == "" {
-		return nil
+// removal is what became of one publication at shutdown.
+type removal uint8
+
+const (
+	removalNone    removal = iota // it had none
+	removalDone                   // the peer removed it
+	removalLeft                   // abandoned: left to expire
+	removalFailed                 // no answer
+	removalRefused                // a final answer that is not 2xx
+)
+
+// logRemovals writes one line per outcome for all publications, not one
+// per publication.
+func (p *Publisher) logRemovals(outcomes []removal) {
+	n := map[removal]int{}
+	for _, o := range outcomes {
+		n[o]++
 	}
-	if p.abandoned.Load() {
-		p.opts.Logger.Info("leaving the publication to expire")
-		return nil
+	if n[removalDone] > 0 {
+		p.opts.Logger.Info("publication removed", "publications", n[removalDone])
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	p.sent.Add(1)
-	res, err := p.send.Publish(ctx, PublishRequest{Event: p.event, IfMatch: p.etag, Expires: 0})
-	if err != nil {
-		p.opts.Logger.Warn("removing the publication failed; the peer will expire it", "err", err)
-		return nil
+	if n[removalLeft] > 0 {
+		p.opts.Logger.Info("leaving the publication to expire", "publications", n[removalLeft])
 	}
-	if res.Status >= 200 && res.Status < 300 {
-		p.opts.Logger.Info("publication removed")
-	} else {
-		p.opts.Logger.Warn("the peer refused the removal; it will expire the publication", "status", res.Status)
+	if n[removalFailed] > 0 {
+		p.opts.Logger.Warn("removing the publication failed; the peer will expire it", "publications", n[removalFailed])
 	}
-	p.etag = ""
-	return nil
+	if n[removalRefused] > 0 {
+		p.opts.Logger.Warn("the peer refused the removal; it will expire the publication", "publications", n[removalRefused])
+	}
 }

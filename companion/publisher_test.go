@@ -111,13 +111,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func testPeer(refresh bool, filter string) *PeerConfig {
 	p := &PeerConfig{Name: "b", Publish: &PublishConfig{
 		DeviceState: true, MailboxState: true, Expiration: time.Hour,
-		DeviceStateFilter: MustCompileFilter(filter),
+		DeviceStateFilter: MustCompileFilter(filter), MaxInFlight: 1,
 	}}
 	if refresh {
 		p.Accept = &AcceptConfig{Resource: "b", Refresh: true}
 	}
 	return p
 }
+
+// one is the Sender factory of a publisher whose publications all send
+// through s.
+func one(s Sender) func() Sender { return func() Sender { return s } }
 
 func startPublisher(t *testing.T, p *Publisher) (stop func()) {
 	return runInBackground(t, "publisher", func(ctx context.Context) { p.Run(ctx) })
@@ -141,7 +145,7 @@ func TestPublisherSendsRefreshThenStateWithEntityTags(t *testing.T) {
 	local.Set(meEID, Device("PJSIP/alice", InUse, true))
 	local.Set(otherEID, Device("PJSIP/relayed", InUse, true)) // a peer's: never sent
 	d := newPeerDouble(t)
-	p := NewPublisher(testPeer(true, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	p := NewPublisher(testPeer(true, ""), EventDeviceState, meEID, local, one(d), PublisherOptions{})
 	stop := startPublisher(t, p)
 	waitFor(t, "alice at the peer", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
 	local.Set(meEID, Device("PJSIP/alice", Ringing, true))
@@ -177,7 +181,7 @@ func TestPublisherCoalescesWhilePeerIsSlow(t *testing.T) {
 	d := newPeerDouble(t)
 	gate := make(chan struct{})
 	d.gate = gate
-	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, one(d), PublisherOptions{})
 	stop := startPublisher(t, p)
 	defer stop()
 
@@ -211,7 +215,7 @@ func TestPublisherDeliversNewestAfterOutage(t *testing.T) {
 	for range 1000 {
 		d.script = append(d.script, fail)
 	}
-	p := NewPublisher(testPeer(false, ""), EventMWI, meEID, local, d, PublisherOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	p := NewPublisher(testPeer(false, ""), EventMWI, meEID, local, one(d), PublisherOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	stop := startPublisher(t, p)
 	defer stop()
 	for i := range 20 {
@@ -233,7 +237,7 @@ func TestPublisherStartsAnewAfter412AndAdopts423(t *testing.T) {
 	local.Set(meEID, Device("PJSIP/a", InUse, true))
 	local.Set(meEID, Device("PJSIP/b", Busy, true))
 	d := newPeerDouble(t)
-	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{MinBackoff: time.Millisecond})
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, one(d), PublisherOptions{MinBackoff: time.Millisecond})
 	stop := startPublisher(t, p)
 	waitFor(t, "b", func() bool { return d.holds("PJSIP/b", "PJSIP/b BUSY") })
 
@@ -266,7 +270,7 @@ func TestPublisherFilterAndDump(t *testing.T) {
 	local.Set(meEID, Device("PJSIP/alice", InUse, true))
 	local.Set(meEID, Device("Queue:sales", InUse, true))
 	d := newPeerDouble(t)
-	p := NewPublisher(testPeer(false, "^pjsip/"), EventDeviceState, meEID, local, d, PublisherOptions{})
+	p := NewPublisher(testPeer(false, "^pjsip/"), EventDeviceState, meEID, local, one(d), PublisherOptions{})
 	stop := startPublisher(t, p)
 	defer stop()
 	waitFor(t, "alice", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
@@ -299,7 +303,7 @@ func TestPublisherHoldsBackOnEIDConflict(t *testing.T) {
 	d := newPeerDouble(t)
 	var blocked sync.Mutex
 	isBlocked := true
-	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, one(d), PublisherOptions{
 		MinBackoff: time.Millisecond,
 		MaxBackoff: 5 * time.Millisecond,
 		Blocked:    func() bool { blocked.Lock(); defer blocked.Unlock(); return isBlocked },
@@ -321,7 +325,7 @@ func TestPublisherRefreshesTheGrantedExpiry(t *testing.T) {
 	local.Set(meEID, Device("PJSIP/alice", InUse, true))
 	d := newPeerDouble(t)
 	d.grant = 1 // the peer grants one second: refresh after half of it
-	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, one(d), PublisherOptions{})
 	stop := startPublisher(t, p)
 	defer stop()
 	waitFor(t, "two refreshes", func() bool {
@@ -342,7 +346,7 @@ func TestPublisherRemovalNamesTagOfPublishInFlightAtShutdown(t *testing.T) {
 	local := NewTable()
 	local.Set(meEID, Device("PJSIP/alice", InUse, true))
 	d := newPeerDouble(t)
-	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, one(d), PublisherOptions{})
 	stop := startPublisher(t, p)
 	waitFor(t, "alice", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
 
@@ -376,7 +380,7 @@ func TestPublisherAbandonedSendsNoRemoval(t *testing.T) {
 		local := NewTable()
 		local.Set(meEID, Device("PJSIP/alice", InUse, true))
 		d := newPeerDouble(t)
-		p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+		p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, one(d), PublisherOptions{})
 		stop := startPublisher(t, p)
 		waitFor(t, "alice", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
 		if abandon {
@@ -401,7 +405,7 @@ func TestPublisherAskRefresh(t *testing.T) {
 	local := NewTable()
 	local.Set(meEID, Device("PJSIP/alice", InUse, true))
 	d := newPeerDouble(t)
-	p := NewPublisher(testPeer(true, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	p := NewPublisher(testPeer(true, ""), EventDeviceState, meEID, local, one(d), PublisherOptions{})
 	stop := startPublisher(t, p)
 	defer stop()
 	waitFor(t, "alice at the peer", func() bool { return d.holds("PJSIP/alice", "PJSIP/alice INUSE") })
@@ -443,7 +447,7 @@ func TestPublisherLiveChangesGoBeforeAFullSend(t *testing.T) {
 		local.Set(meEID, Device(n, NotInUse, true))
 	}
 	d := newPeerDouble(t)
-	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, d, PublisherOptions{})
+	p := NewPublisher(testPeer(false, ""), EventDeviceState, meEID, local, one(d), PublisherOptions{})
 	stop := startPublisher(t, p)
 	defer stop()
 	waitFor(t, "the start's full send", func() bool { return len(d.requests()) == 5 })
@@ -489,7 +493,7 @@ func TestPublisherResendsAfterTheInterval(t *testing.T) {
 	d := newPeerDouble(t)
 	peer := testPeer(false, "")
 	peer.Publish.ResendInterval = 20 * time.Millisecond
-	p := NewPublisher(peer, EventDeviceState, meEID, local, d, PublisherOptions{})
+	p := NewPublisher(peer, EventDeviceState, meEID, local, one(d), PublisherOptions{})
 	stop := startPublisher(t, p)
 	defer stop()
 	count := func(s string) int {

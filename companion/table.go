@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Entry is the value a table holds for one (origin, key), or, in a change
@@ -17,6 +18,9 @@ type Entry struct {
 	Version uint64
 	// Removed is set only in changes handed out by a Watcher.
 	Removed bool
+	// At is when the table took this value (or the removal): a publisher
+	// measures from it how long a change took to reach a peer.
+	At time.Time
 }
 
 // Table holds the latest state per (origin EID, key). Two peers may assert
@@ -57,7 +61,7 @@ func (t *Table) set(origin EntityID, s State) (Entry, bool) {
 		t.origins[origin] = keys
 	}
 	t.version++
-	e := Entry{Origin: origin, State: s, Version: t.version}
+	e := Entry{Origin: origin, State: s, Version: t.version, At: time.Now()}
 	keys[s.Key] = e
 	t.notify(e)
 	return e, true
@@ -81,7 +85,7 @@ func (t *Table) delete(origin EntityID, k Key) (Entry, bool) {
 		delete(t.origins, origin)
 	}
 	t.version++
-	t.notify(Entry{Origin: origin, State: old.State, Version: t.version, Removed: true})
+	t.notify(Entry{Origin: origin, State: old.State, Version: t.version, Removed: true, At: time.Now()})
 	return old, true
 }
 

@@ -920,7 +920,8 @@ func checkDeviceName(t string, mode companion.ApplyMode) error {
 
 var peerKeys = []string{"name", "publish", "accept"}
 var publishKeys = []string{"server_uri", "device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter",
-	"expiration", "from_uri", "to_uri", "username", "password", "password_env", "password_file", "resend_interval"}
+	"expiration", "from_uri", "to_uri", "username", "password", "password_env", "password_file", "resend_interval",
+	"max_in_flight"}
 var acceptKeys = []string{"resource", "match", "username", "password", "password_env", "password_file",
 	"device_state", "mailbox_state", "device_state_filter", "mailbox_state_filter", "refresh",
 	"eids", "max_publications", "max_keys", "max_eids", "max_expires", "qualify_frequency", "qualify_attempts",
@@ -1030,6 +1031,13 @@ func (l *loader) publish(s *section) *companion.PublishConfig {
 	}
 	p.Username, p.Password = s.credentials("username", "password", false)
 	p.ResendInterval, _ = s.interval("resend_interval")
+	if n, ok := s.integer("max_in_flight"); ok {
+		if n < 1 || n > companion.MaxMaxInFlight {
+			s.errorf("max_in_flight", "want a whole number from 1 to %d (publications side by side per event)", companion.MaxMaxInFlight)
+		} else {
+			p.MaxInFlight = int(n)
+		}
+	}
 	if s.offOrAbsent("device_state") && s.offOrAbsent("mailbox_state") {
 		l.warnf(s.header(), s.name, "sends nothing: set device_state = true and/or mailbox_state = true (both default to false)")
 	}
