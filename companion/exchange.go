@@ -92,20 +92,11 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 		if peer.Publish == nil {
 			continue
 		}
-		po := opts.Publisher
-		if po.Logger == nil {
-			po.Logger = log.With("part", "publisher")
-		}
-		name := peer.Name
-		po.Blocked = func() bool { return x.receiver.Conflict(name) }
 		byEvent := make(map[Event]*Publisher)
 		for _, ev := range []Event{EventDeviceState, EventMWI} {
-			if (ev == EventDeviceState && !peer.Publish.DeviceState) || (ev == EventMWI && !peer.Publish.MailboxState) {
-				continue
+			if _, on := publishes(peer, ev); on {
+				byEvent[ev] = x.newPublisher(peer, ev)
 			}
-			// One Sender per publication: each has its own Call-ID and CSeq.
-			newSender := func() Sender { return opts.Sender(peer, ev) }
-			byEvent[ev] = NewPublisher(peer, ev, eid, x.LocalTable, newSender, po)
 		}
 		x.publishers[peer.Name] = byEvent
 	}

@@ -61,7 +61,8 @@ type PublishResult struct {
 	MinExpires int    // Min-Expires of a 423; 0 when absent
 }
 
-// Sender sends the PUBLISHes of one publication (one peer, one event) and
+// Sender sends the PUBLISHes of one publication (one peer, one event, one
+// of its max_in_flight slots) and
 // waits for the final answer. It answers digest challenges itself, a
 // bounded number of times. An error means no final answer arrived
 // (timeout, transport failure, ctx done).

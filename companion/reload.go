@@ -50,7 +50,7 @@ func (x *Exchange) Reload(cfg *Config) (ConfigDiff, error) {
 		ev   Event
 	}
 	type refilter struct {
-		p interface{ SetFilter(Filter) }
+		p *Publisher
 		f Filter
 	}
 	var (
@@ -84,15 +84,9 @@ func (x *Exchange) Reload(cfg *Config) (ConfigDiff, error) {
 			case sameFilter(oldFilter, filter):
 				continue
 			default:
-				// MERGE: the pipelining branch adds Publisher.SetFilter;
-				// call it directly once merged, and drop the fallback.
-				if fs, ok := any(p).(interface{ SetFilter(Filter) }); ok {
-					refilters = append(refilters, refilter{fs, filter})
-					continue
-				}
-				// FALLBACK (no SetFilter): the publication restarts under
-				// the new filter; the peer gets everything again.
-				start = append(start, publication{peer, ev})
+				// Only the keys whose fate changed are sent: no storm.
+				refilters = append(refilters, refilter{p, filter})
+				continue
 			}
 			stop = append(stop, p)
 			delete(x.publishers[name], ev)
@@ -176,11 +170,8 @@ func (x *Exchange) publishersOf(peer string) map[Event]*Publisher {
 	return out
 }
 
-// newPublisher builds the publisher of ev towards peer.
-//
-// MERGE: NewExchange builds its publishers the same way (and the
-// pipelining branch changes how); once merged, have both use one
-// function.
+// newPublisher builds the publisher of ev towards peer, at start and on
+// reload alike.
 func (x *Exchange) newPublisher(peer *PeerConfig, ev Event) *Publisher {
 	po := x.opts.Publisher
 	if po.Logger == nil {
@@ -188,7 +179,10 @@ func (x *Exchange) newPublisher(peer *PeerConfig, ev Event) *Publisher {
 	}
 	name := peer.Name
 	po.Blocked = func() bool { return x.receiver.Conflict(name) }
-	p := NewPublisher(peer, ev, x.eid, x.LocalTable, x.opts.Sender(peer, ev), po)
+	// One Sender per publication (max_in_flight of them): each has its
+	// own Call-ID and CSeq.
+	newSender := func() Sender { return x.opts.Sender(peer, ev) }
+	p := NewPublisher(peer, ev, x.eid, x.LocalTable, newSender, po)
 	if x.abandoned {
 		p.Abandon()
 	}

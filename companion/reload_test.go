@@ -347,9 +347,6 @@ func TestReloadWidensAnAcceptFilter(t *testing.T) {
 // A publish filter narrowed: the keys it now refuses go to that peer once,
 // as cleared; nothing else is sent to it or to any other peer.
 func TestReloadNarrowsAPublishFilter(t *testing.T) {
-	if _, ok := any(&Publisher{}).(interface{ SetFilter(Filter) }); !ok {
-		t.Skip("Publisher.SetFilter is not there yet (pipelining branch): Reload restarts the publication instead; un-skip once merged")
-	}
 	b, c := reloadPeer{name: "b"}, reloadPeer{name: "c"}
 	g := newReloadRig(t, reloadConfig(t, b, c))
 	toB, toC := g.peers.count("b"), g.peers.count("c")

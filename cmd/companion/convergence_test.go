@@ -61,7 +61,9 @@ func TestConvergeAfterKillAndExpiry(t *testing.T) {
 	leakCheck(t)
 	// expiration 5 s (refreshed every 2.5 s): cleared at most 5 + 15 s
 	// after the last refresh.
-	p := newPair(t, pairOptions{expiration: 5, seed: 2})
+	// One publication per event (max_in_flight = 1): the counts below
+	// are per publication.
+	p := newPair(t, pairOptions{expiration: 5, seed: 2, publish: "max_in_flight = 1"})
 	converge(t, "initial sync", convergeBound, p.converged)
 	p.churn()
 	time.Sleep(time.Second)
@@ -133,7 +135,9 @@ func TestConvergeAcrossAMIOutage(t *testing.T) {
 // not when they expire.
 func TestGracefulStopClearsDespiteLostRefreshAnswer(t *testing.T) {
 	leakCheck(t)
-	p := newPair(t, pairOptions{expiration: 10, seed: 4})
+	// One publication per event (max_in_flight = 1): the counts below
+	// are per publication.
+	p := newPair(t, pairOptions{expiration: 10, seed: 4, publish: "max_in_flight = 1"})
 	p.churn()
 	time.Sleep(time.Second)
 	p.stopChurn()

@@ -534,6 +534,8 @@ type pairOptions struct {
 	seed       uint64
 	// accept is extra lines of both sides' [peer.accept].
 	accept string
+	// publish is extra lines of both sides' [peer.publish].
+	publish string
 }
 
 // Sizes of every scenario. A, the side whose companion the scenarios
@@ -552,8 +554,12 @@ const (
 // address for reaching peer).
 func configFor(t *testing.T, s, peer *side, port int, o pairOptions) string {
 	t.Helper()
+	publish := fmt.Sprintf("expiration = %d", o.expiration)
+	if o.publish != "" {
+		publish += "\n  " + o.publish
+	}
 	src := pairConfig(s.name, s.eid, s.port, s.ast.address, peer.name, port,
-		fmt.Sprintf("expiration = %d", o.expiration),
+		publish,
 		// The MWI: twins are carried as devices of their own (they are
 		// dropped by default), so that they converge like any device.
 		"device_state = true\nmailbox_state = true\nignore_mwi_devices = false\n"+o.accept)

@@ -185,10 +185,10 @@ func summarize(w io.Writer, cfg *companion.Config) {
 			if r := pub.Resend(); r > 0 {
 				resend = fmt.Sprintf("every %ds", int(r.Seconds()))
 			}
-			fmt.Fprintf(w, "  publish %s to %s, from %s, to %s, expiration %ds, auth %s, filters %s, full resend %s\n",
+			fmt.Fprintf(w, "  publish %s to %s, from %s, to %s, expiration %ds, auth %s, filters %s, full resend %s, %d publications per event\n",
 				events(pub.DeviceState, pub.MailboxState), pub.ServerURI, pub.FromURI, pub.ToURI,
 				int(pub.Expiration.Seconds()), auth(pub.Username, pub.Password),
-				filters(pub.DeviceState, pub.DeviceStateFilter, pub.MailboxState, pub.MailboxStateFilter), resend)
+				filters(pub.DeviceState, pub.DeviceStateFilter, pub.MailboxState, pub.MailboxStateFilter), resend, pub.InFlight())
 		} else {
 			fmt.Fprintf(w, "  publish nothing\n")
 		}
