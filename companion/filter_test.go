@@ -168,3 +168,24 @@ func FuzzCompileFilter(f *testing.F) {
 		}
 	})
 }
+
+// The filters run on every state a publisher queues and every state a
+// receiver takes: a hot path.
+func BenchmarkFilterMatch(b *testing.B) {
+	for _, bc := range []struct{ name, pattern, input string }{
+		{"prefix", "^PJSIP/", "PJSIP/alice-1234"},
+		{"alternation", "^(PJSIP|SIP)/[0-9]{3,4}$", "PJSIP/1234"},
+		{"miss", "^Custom:.*-park$", "PJSIP/alice-1234"},
+	} {
+		f, err := CompileFilter(bc.pattern)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				f.Match(bc.input)
+			}
+		})
+	}
+}
