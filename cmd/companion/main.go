@@ -38,6 +38,7 @@ commands:
   run --config FILE            run the companion
   provision --config FILE      plan or apply [[sorcery]] objects through ARI
   demo                         two companions beside two simulated Asterisks, on loopback
+  bench [--quick] [--json]     measure the companion against a native-like publisher, on loopback
   version                      print the version
   help                         print this help
 `
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return provisionCommand(rest, stdout, stderr)
 	case "demo":
 		return demo(rest, stdout, stderr)
+	case "bench":
+		return bench(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "companion %s (%s)\n", buildVersion(), runtime.Version())
 		return 0
