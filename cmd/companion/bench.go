@@ -66,6 +66,20 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if *cpuProfile != "" {
+		o.cpuProfile = *cpuProfile
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "companion bench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "companion bench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *child {
 		return benchChild(*childAMI, *childPeers, *childFIFO, os.Stdin, stdout, stderr)
 	}
@@ -87,19 +101,6 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "companion bench:", err)
 		return 2
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(stderr, "companion bench:", err)
-			return 2
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, "companion bench:", err)
-			return 2
-		}
-		defer pprof.StopCPUProfile()
 	}
 	log, _ := newLogger(stderr, "error", "text")
 	o.log = log
@@ -143,6 +144,7 @@ type benchOptions struct {
 	window                   time.Duration
 	memKeys                  int
 	timeout, cap             time.Duration
+	cpuProfile               string // the sender's child process writes FILE.sender-VARIANT
 	log                      *slog.Logger
 	progress                 func(format string, args ...any)
 }

@@ -93,7 +93,7 @@ type dumpChild struct {
 // (its TestMain reads it); the command itself ignores it.
 const childEnvForTests = "COMPANION_TEST_CHILD=1"
 
-func startDumpChild(amiAddr string, ports []int, v variant) (*dumpChild, error) {
+func startDumpChild(o benchOptions, amiAddr string, ports []int, v variant) (*dumpChild, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -105,6 +105,9 @@ func startDumpChild(amiAddr string, ports []int, v variant) (*dumpChild, error) 
 	args := []string{"bench", "--dump-child", "--child-ami", amiAddr, "--child-peers", strings.Join(ps, ",")}
 	if v.fifo {
 		args = append(args, "--child-fifo")
+	}
+	if o.cpuProfile != "" {
+		args = append(args, "--cpuprofile", o.cpuProfile+".sender-"+v.name)
 	}
 	c := &dumpChild{cmd: exec.Command(exe, args...), lines: make(chan string, 8)}
 	c.cmd.Env = append(os.Environ(), childEnvForTests)
@@ -266,7 +269,7 @@ func benchDump(o benchOptions, v variant) ([]measure, error) {
 		return nil, err
 	}
 	defer rs.close()
-	child, err := startDumpChild(src.addr(), ports, v)
+	child, err := startDumpChild(o, src.addr(), ports, v)
 	if err != nil {
 		return nil, err
 	}
@@ -330,13 +333,12 @@ func memoryRun(o benchOptions, v variant, keys int) (sender, receiver float64, e
 	}
 	defer src.close()
 	src.preload(dumpStates(keys/2, keys-keys/2))
-	before := heapAfterGC()
 	rs, ports, err := startReceivers(o, 1, keys+1000)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer rs.close()
-	child, err := startDumpChild(src.addr(), ports, v)
+	child, err := startDumpChild(o, src.addr(), ports, v)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -348,9 +350,15 @@ func memoryRun(o benchOptions, v variant, keys int) (sender, receiver float64, e
 	if err != nil {
 		return 0, 0, err
 	}
-	after := heapAfterGC()
 	if _, err := child.finish(); err != nil {
 		return 0, 0, err
 	}
-	return float64(h1) - float64(child.heap0), float64(after) - float64(before), nil
+	// The receiver's share of this process's heap is what its close
+	// frees: a heap measured before it started would count the garbage
+	// of earlier scenarios collected since.
+	with := heapAfterGC()
+	rs.close()
+	clear(rs) // let the closed receiver go
+	without := heapAfterGC()
+	return float64(h1) - float64(child.heap0), float64(with) - float64(without), nil
 }
