@@ -122,23 +122,27 @@ func benchBurst(o benchOptions, rtt time.Duration, v variant) ([]measure, error)
 		return nil, err
 	}
 	defer p.close()
-	if !awaitCond(o.timeout, func() bool { n, _ := p.sink.matching(initial); return n == len(initial) }) {
-		n, _ := p.sink.matching(initial)
+	p.sink.expect(initial)
+	if !awaitCond(o.timeout, func() bool { n, _ := p.sink.matching(); return n == len(initial) }) {
+		n, _ := p.sink.matching()
 		return nil, fmt.Errorf("initial states: %d of %d reached the sink: %w", n, len(initial), errNotConverged)
 	}
 	p.setRTT(rtt)
 	final := map[string]string{}
+	for _, n := range names {
+		final[n] = burstStates[(o.changes-1)%len(burstStates)]
+	}
+	p.sink.expect(final)
 	start := time.Now()
 	for c := range o.changes {
 		st := burstStates[c%len(burstStates)]
 		for _, n := range names {
 			p.src.SetDevice(n, st)
-			final[n] = st
 		}
 	}
 	fed := time.Since(start)
-	ok := awaitCond(o.wait(v), func() bool { n, _ := p.sink.matching(final); return n == len(final) })
-	n, last := p.sink.matching(final)
+	ok := awaitCond(o.wait(v), func() bool { n, _ := p.sink.matching(); return n == len(final) })
+	n, last := p.sink.matching()
 	detail := fmt.Sprintf("%d devices × %d changes (fed in %s)", o.devices, o.changes, fed.Round(time.Millisecond))
 	if !ok {
 		if !v.fifo {
@@ -167,11 +171,11 @@ func benchLive(o benchOptions, rtt time.Duration, v variant) ([]measure, error) 
 	}
 	held := p.b.held()
 	const dev = "bench/live"
-	want := map[string]string{dev: "INUSE"}
+	p.sink.expect(map[string]string{dev: "INUSE"})
 	start := time.Now()
 	p.src.SetDevice(dev, "INUSE")
-	ok := awaitCond(o.wait(v), func() bool { n, _ := p.sink.matching(want); return n == 1 })
-	_, at := p.sink.matching(want)
+	ok := awaitCond(o.wait(v), func() bool { n, _ := p.sink.matching(); return n == 1 })
+	_, at := p.sink.matching()
 	detail := fmt.Sprintf("made with %d of %d dump states delivered", held, total)
 	if !ok && !v.fifo {
 		return nil, fmt.Errorf("the live change never reached the sink: %w", errNotConverged)
