@@ -33,6 +33,7 @@ commands:
   provision --config FILE      plan or apply [[sorcery]] objects through ARI
   migrate --pjsip FILE         write the companion TOML for a pjsip.conf's res_pjsip_publish_asterisk setup
   demo                         two companions beside two simulated Asterisks, on loopback
+  bench [--quick] [--json]     measure the companion against a native-like publisher, on loopback
   version                      print the version and the VCS revision it was built from
   help                         print this help
 `
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return migrateCommand(rest, stdout, stderr)
 	case "demo":
 		return demo(rest, stdout, stderr)
+	case "bench":
+		return bench(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		return printVersion(stdout)
 	case "help", "--help", "-help", "-h":

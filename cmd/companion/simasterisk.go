@@ -32,6 +32,11 @@ type simAsterisk struct {
 	changed   chan struct{}
 	logins    int          // successful logins so far
 	pinged    map[int]bool // logins (1-based) whose session has seen a Ping
+	// onWrite, when set, sees every write as it is recorded, with its
+	// arrival time; keepNoWrites stops writes from being kept in writes.
+	// Both are the bench's sink (setSink), which sees many thousands.
+	onWrite      func(w string, at time.Time)
+	keepNoWrites bool
 }
 
 type simConn struct {
@@ -205,11 +210,39 @@ func (s *simAsterisk) action(c *simConn, h map[string][]string) bool {
 
 func (s *simAsterisk) record(w string) {
 	s.mu.Lock()
-	s.writes = append(s.writes, w)
+	if !s.keepNoWrites {
+		s.writes = append(s.writes, w)
+	}
+	hook := s.onWrite
 	s.mu.Unlock()
+	if hook != nil {
+		hook(w, time.Now())
+	}
 	select {
 	case s.changed <- struct{}{}:
 	default:
+	}
+}
+
+// setSink hands every later write to f, with its arrival time, instead
+// of keeping it in writes.
+func (s *simAsterisk) setSink(f func(w string, at time.Time)) {
+	s.mu.Lock()
+	s.onWrite, s.keepNoWrites = f, true
+	s.mu.Unlock()
+}
+
+// preload sets device and mailbox states at once, without events, as an
+// Asterisk that holds them before the companion connects: the bench's
+// large snapshots. Unlike SetMailbox it adds no MWI:<mailbox> device.
+func (s *simAsterisk) preload(devices map[string]string, mailboxes map[string][2]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for n, st := range devices {
+		s.devices[n] = st
+	}
+	for b, c := range mailboxes {
+		s.mailboxes[b] = c
 	}
 }
 
