@@ -56,6 +56,7 @@ type Apply struct {
 	ledgerWarned bool
 
 	refusedLocal atomic.Uint64
+	stats        applyCounters
 }
 
 // ApplyOptions tune an Apply; zero fields take defaults.
@@ -473,6 +474,7 @@ func (a *Apply) writeDue(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // shutting down: not a failure of the write
 		}
+		a.stats.wrote(err)
 		switch {
 		case err == nil:
 			a.written[t] = v
