@@ -37,6 +37,7 @@ commands:
   check-config --config FILE   validate FILE and print what it configures
   run --config FILE            run the companion
   provision --config FILE      plan or apply [[sorcery]] objects through ARI
+  status --config FILE [--json]  ask the running companion for its peers and states
   demo                         two companions beside two simulated Asterisks, on loopback
   version                      print the version
   help                         print this help
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return daemon(rest, stdout, stderr)
 	case "provision":
 		return provisionCommand(rest, stdout, stderr)
+	case "status":
+		return statusCommand(rest, stdout, stderr)
 	case "demo":
 		return demo(rest, stdout, stderr)
 	case "version", "--version", "-version":
@@ -175,6 +178,11 @@ func summarize(w io.Writer, cfg *companion.Config) {
 		fmt.Fprintf(w, "  bounds  tcp/tls: %d connections, %d per source address, %s to read a message, %s idle\n",
 			or(n.SIPMaxConnections, sipstack.DefaultMaxConns), or(n.SIPMaxConnectionsPerSource, sipstack.DefaultMaxConnsPerSource),
 			or(n.SIPMessageTimeout, sipstack.DefaultMessageTimeout), or(n.SIPIdleTimeout, sipstack.DefaultIdleTimeout))
+	}
+	if cfg.Node.HTTPListen == "" {
+		fmt.Fprintf(w, "http      off (http_listen = \"\")\n")
+	} else {
+		fmt.Fprintf(w, "http      %s: /metrics /healthz /readyz /status\n", cfg.Node.HTTPListen)
 	}
 	fmt.Fprintf(w, "state     %s (what was written for peers: %s)\n", cfg.Node.StateDir, filepath.Base(cfg.Apply.LedgerFile))
 	if a := cfg.AMI; a != nil {
