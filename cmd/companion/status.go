@@ -158,7 +158,9 @@ func printStatus(w io.Writer, st *httpstatus.Status) {
 		events, pubs, q, sent := "-", "-", "-", "-"
 		if len(evs) > 0 {
 			events = strings.Join(evs, "+")
-			pubs = fmt.Sprintf("%d/%d", up, total)
+			if total > 0 {
+				pubs = fmt.Sprintf("%d/%d", up, total)
+			}
 			q = fmt.Sprint(queued)
 			sent = "never"
 			if !lastSent.IsZero() {

@@ -366,3 +366,31 @@ func TestServerBoundsAndClose(t *testing.T) {
 		t.Error("still serving after Close")
 	}
 }
+
+// BenchmarkStatus100k renders /status for 100,000 remote states.
+func BenchmarkStatus100k(b *testing.B) {
+	_, src := newFake()
+	big := companion.NewTable()
+	for i := range 100_000 {
+		big.Set(peerEID, companion.Device("Custom:d"+strconv.Itoa(i), companion.NotInUse, true))
+	}
+	src.RemoteTable = big
+	h := Handler(src, nil)
+	req := httptest.NewRequest("GET", "/status", nil)
+	b.ResetTimer()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		b.SetBytes(int64(rec.Body.Len()))
+	}
+}
+
+// BenchmarkMetrics renders one scrape.
+func BenchmarkMetrics(b *testing.B) {
+	_, src := newFake()
+	h := Handler(src, nil)
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	for b.Loop() {
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}

@@ -260,7 +260,6 @@ func (s *Source) serveStatus(w http.ResponseWriter, r *http.Request) {
 	withStates := r.URL.Query().Get("states") != "0"
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
-	enc := json.NewEncoder(bw)
 	b, err := json.Marshal(head)
 	if err != nil {
 		return // cannot happen: plain types
@@ -304,7 +303,8 @@ func (s *Source) serveStatus(w http.ResponseWriter, r *http.Request) {
 				bw.WriteString(",")
 			}
 			n++
-			enc.Encode(DeviceStatus{Device: e.State.Key.Name, State: e.State.Device.String()})
+			b, _ := json.Marshal(DeviceStatus{Device: e.State.Key.Name, State: e.State.Device.String()})
+			bw.Write(b)
 		}
 		bw.WriteString(`],"mailboxes":[`)
 		n = 0
@@ -316,7 +316,8 @@ func (s *Source) serveStatus(w http.ResponseWriter, r *http.Request) {
 				bw.WriteString(",")
 			}
 			n++
-			enc.Encode(MailboxStatus{Mailbox: e.State.Key.Name, New: e.State.New, Old: e.State.Old})
+			b, _ := json.Marshal(MailboxStatus{Mailbox: e.State.Key.Name, New: e.State.New, Old: e.State.Old})
+			bw.Write(b)
 		}
 		bw.WriteString("]}")
 	}
