@@ -98,18 +98,27 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-// awaitHTTP polls url until it answers want (bounded).
+// awaitHTTP polls url until it answers want (bounded); the listener may
+// not be bound yet when it starts.
 func awaitHTTP(t *testing.T, url string, want int) string {
 	t.Helper()
-	var code int
-	var body string
+	c := &http.Client{Timeout: 5 * time.Second}
+	last := ""
 	for range 500 { // 10 s
-		if code, body = httpGet(t, url); code == want {
-			return body
+		res, err := c.Get(url)
+		if err != nil {
+			last = err.Error()
+		} else {
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err == nil && res.StatusCode == want {
+				return string(b)
+			}
+			last = fmt.Sprintf("%d %q", res.StatusCode, b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("%s: %d %q, want %d", url, code, body, want)
+	t.Fatalf("%s: %s, want %d", url, last, want)
 	return ""
 }
 
