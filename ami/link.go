@@ -32,6 +32,7 @@ type link struct {
 
 	bufferFull atomic.Bool // "events chan is full" logged for this connection
 	leaving    atomic.Bool // Run is logging off: the connection's end is expected
+	counts     linkCounters
 }
 
 // set records a transition; it reports whether it is new, i.e. whether to
@@ -55,6 +56,7 @@ func (c *Client) onConnect(banner string) {
 		return
 	}
 	defer c.leave()
+	c.link.counts.connected()
 	c.link.set(linkUp, "")
 	c.link.bufferFull.Store(false)
 	c.log.Info("AMI connected", "banner", banner)

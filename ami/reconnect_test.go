@@ -54,6 +54,9 @@ func testLoginRefusedThenAccepted(t *testing.T) {
 	if c.Connected() || srv.Sessions() != 0 {
 		t.Fatalf("connected = %v with %d sessions after refused logins", c.Connected(), srv.Sessions())
 	}
+	if s := c.Stats(); s.Connects != 0 || s.State != "refused" || !strings.Contains(s.Reason, "Authentication failed") {
+		t.Errorf("stats after refused logins: %+v", s)
+	}
 	if n := c.logs.count("AMI login refused"); n != 1 {
 		t.Errorf("refusal logged %d times, want once", n)
 	}
@@ -101,6 +104,9 @@ func testReconnectAfterDropMidEvent(t *testing.T) {
 
 	sess2 := srv.Session(t, 2)
 	rec.awaitSnapshots(t, companion.KindDevice, 2)
+	if s := c.Stats(); s.Connects != 2 || s.Reconnects() != 1 || !s.Connected || s.State != "connected" || s.LastConnect.IsZero() {
+		t.Errorf("stats after a reconnect: %+v", s)
+	}
 	want := []companion.State{
 		dev("Custom:alice", companion.InUse),
 		dev("Custom:bob", companion.Busy),

@@ -58,6 +58,7 @@ type Apply struct {
 	ledgerWarned bool
 
 	refusedLocal atomic.Uint64
+	stats        applyCounters
 }
 
 // ApplyOptions tune an Apply; zero fields take defaults.

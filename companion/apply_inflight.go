@@ -169,6 +169,9 @@ func (a *Apply) finishDone(ctx context.Context) {
 func (a *Apply) finish(ctx context.Context, r writeDone) {
 	delete(a.writes.inflight, r.t)
 	a.writes.perKind[r.t.kind]--
+	if r.err == nil || ctx.Err() == nil {
+		a.stats.wrote(r.err) // a write cut off by shutdown is no failure
+	}
 	if r.gen != a.writes.gen[r.t.kind] {
 		return // Asterisk may have restarted since it started: wanted again
 	}

@@ -21,6 +21,9 @@ const (
 	DefaultPublishExpiration    = 3600 * time.Second
 	DefaultAMIDeviceName        = "Custom:{device}"
 	DefaultARIDeviceName        = "Stasis:{device}"
+	// DefaultHTTPListen is where /metrics, /healthz, /readyz and /status
+	// are served unless [companion] http_listen says otherwise.
+	DefaultHTTPListen = "127.0.0.1:9090"
 )
 
 // Config is the whole TOML configuration, validated and with defaults filled.
@@ -71,6 +74,10 @@ type NodeConfig struct {
 	SIPMaxConnectionsPerSource int           // per source address
 	SIPMessageTimeout          time.Duration // to read one whole message once it started
 	SIPIdleTimeout             time.Duration // without a complete message
+
+	// HTTPListen is host:port of the status listener (/metrics, /healthz,
+	// /readyz, /status); "" turns it off.
+	HTTPListen string
 }
 
 // EIDAuto reports whether the EID must be read from the local Asterisk.

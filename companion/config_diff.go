@@ -129,6 +129,7 @@ func restartFieldsChanged(a, b *Config) []string {
 	f.check("companion.sip_max_connections_per_source", na.SIPMaxConnectionsPerSource == nb.SIPMaxConnectionsPerSource)
 	f.check("companion.sip_message_timeout", na.SIPMessageTimeout == nb.SIPMessageTimeout)
 	f.check("companion.sip_idle_timeout", na.SIPIdleTimeout == nb.SIPIdleTimeout)
+	f.check("companion.http_listen", na.HTTPListen == nb.HTTPListen)
 
 	switch aa, ab := a.AMI, b.AMI; {
 	case aa == nil && ab == nil:

@@ -14,6 +14,7 @@ type Local struct {
 	echoes *Echoes
 
 	badNames atomic.Uint64
+	stats    localCounters
 
 	mu        sync.Mutex
 	snapshots []func(Kind) // called after each snapshot, outside mu
@@ -26,6 +27,7 @@ func NewLocal(table *Table, eid EntityID, echoes *Echoes) *Local {
 
 // Observe records one state from an event, unless it is an echo.
 func (l *Local) Observe(s State) {
+	l.stats.event(s.Key.Kind)
 	if !l.usable(s) {
 		return
 	}
@@ -41,6 +43,7 @@ func (l *Local) Observe(s State) {
 // Snapshot replaces this node's states of kind with states, echoes left
 // out, then tells the functions registered with OnSnapshot.
 func (l *Local) Snapshot(kind Kind, states []State) {
+	defer l.stats.snapshot(kind)
 	kept := make([]State, 0, len(states))
 	for _, s := range states {
 		if l.usable(s) && !l.echoes.State(s) {

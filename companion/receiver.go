@@ -53,6 +53,7 @@ type Receiver struct {
 	owners    map[EntityID]*eidOwner // who holds an EID now
 	usage     map[string]*peerUsage  // by peer name
 	counts    map[string]uint64      // refusals by reason
+	stats     receiverCounters
 	onRefresh func(peer string, ev Event)
 	onSeen    func(peer string)
 
@@ -439,6 +440,7 @@ func (r *Receiver) HandlePublish(_ context.Context, in InboundPublish) Answer {
 			r.withdrawLocked(peer.Name, body.msg.EID, body.msg.State.Key)
 		}
 	}
+	r.stats.acceptedLocked(peer.Name, now, body)
 	tag := pub.etag
 	onRefresh := r.onRefresh
 	r.mu.Unlock()

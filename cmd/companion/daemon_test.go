@@ -87,6 +87,7 @@ func (e *runEnv) write(t *testing.T, maxContacts int) {
 	src := fmt.Sprintf(`[companion]
 name = "n1"
 eid = %q
+http_listen = "127.0.0.1:0"
 sip_listen = ["udp://127.0.0.1:%d"]
 [ami]
 address = %q
@@ -228,6 +229,7 @@ func TestRunRefusesWithoutEntityID(t *testing.T) {
 	path := filepath.Join(dir, "companion.toml")
 	src := fmt.Sprintf(`[companion]
 name = "n1"
+http_listen = ""
 [ari]
 url = %q
 username = %q

@@ -55,6 +55,7 @@ name = %[1]q
 eid = %[2]q
 sip_listen = ["udp://127.0.0.1:%[3]d"]
 state_dir = %[9]q
+http_listen = "127.0.0.1:0"  # an ephemeral port: the demo and the tests run many companions side by side
 
 [ami]
 address = %[4]q

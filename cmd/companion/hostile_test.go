@@ -107,6 +107,7 @@ func TestHostilePublishesReachNoAMI(t *testing.T) {
 [companion]
 name = "victim"
 eid = "02:00:00:00:00:01"
+http_listen = ""
 sip_listen = ["udp://127.0.0.1:%d", "tcp://127.0.0.1:%d"]
 
 [ami]

@@ -32,6 +32,7 @@ commands:
   run --config FILE            run the companion
   provision --config FILE      plan or apply [[sorcery]] objects through ARI
   migrate --pjsip FILE         write the companion TOML for a pjsip.conf's res_pjsip_publish_asterisk setup
+  status --config FILE [--json]  ask the running companion for its peers and states
   demo                         two companions beside two simulated Asterisks, on loopback
   bench [--quick] [--json]     measure the companion against a native-like publisher, on loopback
   version                      print the version and the VCS revision it was built from
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return provisionCommand(rest, stdout, stderr)
 	case "migrate":
 		return migrateCommand(rest, stdout, stderr)
+	case "status":
+		return statusCommand(rest, stdout, stderr)
 	case "demo":
 		return demo(rest, stdout, stderr)
 	case "bench":
@@ -164,6 +167,11 @@ func summarize(w io.Writer, cfg *companion.Config) {
 		fmt.Fprintf(w, "  bounds  tcp/tls: %d connections, %d per source address, %s to read a message, %s idle\n",
 			or(n.SIPMaxConnections, sipstack.DefaultMaxConns), or(n.SIPMaxConnectionsPerSource, sipstack.DefaultMaxConnsPerSource),
 			or(n.SIPMessageTimeout, sipstack.DefaultMessageTimeout), or(n.SIPIdleTimeout, sipstack.DefaultIdleTimeout))
+	}
+	if cfg.Node.HTTPListen == "" {
+		fmt.Fprintf(w, "http      off (http_listen = \"\")\n")
+	} else {
+		fmt.Fprintf(w, "http      %s: /metrics /healthz /readyz /status\n", cfg.Node.HTTPListen)
 	}
 	printStatePaths(w, cfg)
 	if a := cfg.AMI; a != nil {

@@ -35,7 +35,7 @@ func TestCheckConfigExample(t *testing.T) {
 		"filters none, full resend every 300s",
 		"bounds  tcp/tls: 256 connections, 8 per source address, 10s to read a message, 2m0s idle",
 		// The example identifies its peer by address, as the seed does.
-		"warnings  1\nwarning: ../../companion.example.toml:84: peer \"instance2\".accept: accepted by source address alone while udp://172.16.10.1:5070 listens",
+		"warnings  1\nwarning: ../../companion.example.toml:88: peer \"instance2\".accept: accepted by source address alone while udp://172.16.10.1:5070 listens",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)

@@ -183,6 +183,11 @@ func (n *node) applier(mode companion.ApplyMode) companion.Applier {
 // whose publishers remove their publications through the still-running
 // SIP stack, then the SIP stack and AMI (Logoff).
 func (n *node) run(ctx context.Context, path string, hup <-chan os.Signal) error {
+	stopStatus, err := n.serveStatus()
+	if err != nil {
+		return err
+	}
+	defer stopStatus()
 	adapters, stopAdapters := context.WithCancel(context.Background())
 	defer stopAdapters()
 	var wg sync.WaitGroup

@@ -569,7 +569,8 @@ func (l *loader) load(root map[string]any) *companion.Config {
 	rs.checkKnown()
 
 	if node := rs.table("companion", "name", "eid", "sip_listen", "tls_cert_file", "tls_key_file", "tls_ca_file",
-		"sip_max_connections", "sip_max_connections_per_source", "sip_message_timeout", "sip_idle_timeout", "state_dir"); node != nil {
+		"sip_max_connections", "sip_max_connections_per_source", "sip_message_timeout", "sip_idle_timeout", "state_dir",
+		"http_listen"); node != nil {
 		l.node(node, &cfg.Node)
 	} else if !rs.has("companion") {
 		l.errorf(0, "companion", "missing section [companion] (name is required)")
@@ -683,6 +684,7 @@ func (l *loader) node(s *section, n *companion.NodeConfig) {
 	}
 	n.SIPMessageTimeout, _ = s.duration("sip_message_timeout")
 	n.SIPIdleTimeout, _ = s.duration("sip_idle_timeout")
+	s.httpListen(n)
 	if v, ok := s.str("tls_ca_file"); ok {
 		path := s.l.resolve(v)
 		if err := checkReadable(path); v == "" || err != nil {

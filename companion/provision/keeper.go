@@ -29,6 +29,7 @@ type Keeper struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	wake       chan struct{}
+	counts     keeperCounters
 
 	mu      sync.Mutex
 	pending *companion.Config // handed over by Use, not yet applied
@@ -103,6 +104,7 @@ func (k *Keeper) Run(ctx context.Context) {
 			continue
 		}
 		err := k.apply(ctx, cfg, quiet)
+		k.counts.ran(err, ctx.Err() != nil)
 		switch {
 		case ctx.Err() != nil:
 			return

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo"
 
@@ -26,6 +27,9 @@ type listener struct {
 	udp    *net.UDPConn // for udp
 	ln     net.Listener // for tcp and tls: what sipgo accepts from
 	closed bool
+	// down is set while the listener is not bound: its loop ended and
+	// binding it again has not succeeded yet.
+	down atomic.Bool
 
 	// reading is closed when sipgo first reads the UDP socket: by then it
 	// has pooled it, and requests may be sent from it.

@@ -260,6 +260,7 @@ func (s *Stack) run(ln *listener, srv *sipgo.Server) {
 			err = errors.New("stopped reading")
 		}
 		s.count.restarts.Add(1)
+		ln.down.Store(true)
 		s.refusals.Log(slog.LevelError, ln.addr.String(), "listener stopped", "SIP listener stopped; binding it again",
 			"error", err.Error())
 		if time.Since(began) > 10*maxRetryDelay {
@@ -276,6 +277,7 @@ func (s *Stack) run(ln *listener, srv *sipgo.Server) {
 			}
 			err := ln.rebind(s)
 			if err == nil {
+				ln.down.Store(false)
 				break
 			}
 			if errors.Is(err, net.ErrClosed) {

@@ -1,0 +1,79 @@
+package httpstatus
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/astcompanion/sidecar/companion"
+)
+
+// Problems lists what makes the node unhealthy, one line each: the AMI
+// link down (when [ami] is configured) and SIP listeners not bound.
+// None: healthy.
+func (s *Source) Problems() []string {
+	var out []string
+	if s.AMI != nil {
+		if a := s.AMI(); !a.Connected {
+			line := "ami: not connected (" + a.State
+			if a.Reason != "" {
+				line += ": " + a.Reason
+			}
+			out = append(out, line+")")
+		}
+	}
+	for _, l := range s.listeners() {
+		if !l.Up {
+			out = append(out, fmt.Sprintf("sip listener %s: not bound", l.Listener))
+		}
+	}
+	return out
+}
+
+// NotReady lists why the node is not ready yet: the Problems, and, with
+// [ami], no snapshot of the local state taken yet (until then nothing
+// local is published).
+func (s *Source) NotReady() []string {
+	out := s.Problems()
+	if s.AMI != nil && s.local().Snapshots[companion.KindDevice] == 0 {
+		out = append(out, "ami: no snapshot of the local device states yet")
+	}
+	return out
+}
+
+func (s *Source) serveHealthz(w http.ResponseWriter, _ *http.Request) {
+	report(w, s.Problems(), "ok")
+}
+
+func (s *Source) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+	report(w, s.NotReady(), "ready")
+}
+
+// report writes 200 and fine, or 503 and the problems, one a line. The
+// lines hold states and reasons the adapters wrote, which may quote
+// Asterisk or the network: control characters are escaped.
+func report(w http.ResponseWriter, problems []string, fine string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if len(problems) == 0 {
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintln(w, fine)
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	for _, p := range problems {
+		fmt.Fprintln(w, Printable(p))
+	}
+}
+
+// Printable returns s unchanged when every rune prints, else s quoted
+// with Go escapes (without the quotes): names and reasons that came from
+// a peer or from Asterisk must not drive a terminal.
+func Printable(s string) string {
+	for _, r := range s {
+		if !isPrint(r) {
+			q := fmt.Sprintf("%+q", s)
+			return strings.TrimSuffix(strings.TrimPrefix(q, `"`), `"`)
+		}
+	}
+	return s
+}
