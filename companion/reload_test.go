@@ -47,6 +47,7 @@ name = %q
   server_uri = "sip:a@%s:5060"
   device_state = true
   mailbox_state = true
+  max_in_flight = 1 # one publication per event: the removals are counted per event
   %s
   [peer.accept]
   resource = %q
