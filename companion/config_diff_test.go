@@ -24,6 +24,7 @@ name = "c"
   [peer.publish]
   server_uri = "sip:a@c.example:5060"
   device_state = true
+  max_in_flight = 1
   [peer.accept]
   resource = "c"
   match = ["127.0.0.0/8"]
