@@ -14,6 +14,9 @@ type ReceiverStats struct {
 	StatesFiltered uint64
 	// Refusals are Refusals(): requests or bodies refused, by reason.
 	Refusals map[string]uint64
+	// Noise is Filtered(): a stock peer's device states dropped by the
+	// ignore_* settings, by reason.
+	Noise map[string]uint64
 	// Peers has every peer with [peer.accept], by name.
 	Peers map[string]ReceiverPeerStats
 }
@@ -61,13 +64,14 @@ func (c *receiverCounters) acceptedLocked(peer string, now time.Time, body decod
 
 // Stats returns the counts so far and what is held now.
 func (r *Receiver) Stats() ReceiverStats {
-	refusals := r.Refusals()
+	refusals, noise := r.Refusals(), r.Filtered()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := ReceiverStats{
 		StatesAccepted: r.stats.accepted,
 		StatesFiltered: r.stats.filtered,
 		Refusals:       refusals,
+		Noise:          noise,
 		Peers:          make(map[string]ReceiverPeerStats, len(r.peers)),
 	}
 	for _, p := range r.peers {

@@ -53,6 +53,7 @@ func newFake() (*fakeNode, *Source) {
 		recv: companion.ReceiverStats{
 			StatesAccepted: 5, StatesFiltered: 1,
 			Refusals: map[string]uint64{companion.RefusedTooManyKeys: 4, companion.RefusedCredentials: 2},
+			Noise:    map[string]uint64{companion.FilteredMWIDevice: 3},
 			Peers: map[string]companion.ReceiverPeerStats{"ast2": {
 				Publications: map[companion.Event]int{companion.EventDeviceState: 2, companion.EventMWI: 1},
 				States:       3, EIDs: 1, Received: 9, LastReceived: t0.Add(-time.Second),
@@ -140,6 +141,8 @@ func TestMetricsReportTheSnapshots(t *testing.T) {
 		`companion_receive_requests_total{peer="ast2"} 9`,
 		"companion_receive_states_accepted_total 5",
 		"companion_receive_states_filtered_total 1",
+		`companion_receive_noise_dropped_total{reason="mwi_device"} 3`,
+		`companion_receive_noise_dropped_total{reason="invalid_state"} 0`,
 		`companion_receive_refused_total{reason="wrong_credentials"} 2`,
 		`companion_bounds_hit_total{bound="max_keys"} 4`,
 		`companion_bounds_hit_total{bound="sip_max_connections"} 6`,

@@ -43,6 +43,7 @@ var (
 	recvRequests = desc("receive_requests_total", "PUBLISHes from a peer answered 200.", "peer")
 	recvAccepted = desc("receive_states_accepted_total", "Device and mailbox states accepted into the remote table.")
 	recvFiltered = desc("receive_states_filtered_total", "States answered 200 but dropped by [peer.accept] switches or filters.")
+	recvNoise    = desc("receive_noise_dropped_total", "A stock peer's device states dropped by [peer.accept] ignore_mwi_devices, ignore_devices, ignore_invalid, by reason.", "reason")
 	recvRefused  = desc("receive_refused_total", "PUBLISHes or bodies refused, by reason.", "reason")
 	boundsHit    = desc("bounds_hit_total", "Times a bound was hit, by bound: the receiver's [peer.accept] limits and the SIP listeners' caps and timeouts.", "bound")
 
@@ -63,7 +64,7 @@ var (
 var allDescs = []*prometheus.Desc{
 	infoDesc, amiConnected, amiReconnects, eventsIn, snapshots, badNames, statesTable,
 	publishSent, publishRetries, publishCoalesced, publishQueued, publishPubs, publishSlots, publishLastSent, publishLatency,
-	recvPubs, recvStates, recvRequests, recvAccepted, recvFiltered, recvRefused, boundsHit,
+	recvPubs, recvStates, recvRequests, recvAccepted, recvFiltered, recvNoise, recvRefused, boundsHit,
 	applyWrites, applyRefused, provisionRuns, provisionFailures,
 	listenerUp, sipConnsOpen, sipRefused, sipForbidden, sipDropped, sipErrors,
 }
@@ -147,6 +148,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(recvFiltered, recv.StatesFiltered)
 	for reason, n := range recv.Refusals {
 		counter(recvRefused, n, reason)
+	}
+	for _, reason := range []string{companion.FilteredMWIDevice, companion.FilteredIgnoredDevice, companion.FilteredInvalid} {
+		counter(recvNoise, recv.Noise[reason], reason)
 	}
 	for _, reason := range companion.BoundReasons {
 		counter(boundsHit, recv.Refusals[reason], boundNames[reason])
