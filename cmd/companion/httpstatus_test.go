@@ -239,6 +239,9 @@ func TestStatusListenerOfARunningNode(t *testing.T) {
 	}
 
 	code, table, errOut := runCLI("status", "--config", pathA)
+	if path := os.Getenv("COMPANION_SAVE_SCRAPE"); path != "" {
+		os.WriteFile(path+".status", []byte(table), 0o644)
+	}
 	if code != 0 {
 		t.Fatalf("companion status: exit %d: %s", code, errOut)
 	}
