@@ -9,6 +9,10 @@ const (
 	DefaultFleetReplicas    = 1
 )
 
+// FleetPeerName is what {peer} in apply.device_name expands to for states
+// from the fleet (a SIP peer's states expand to the peer's name).
+const FleetPeerName = "fleet"
+
 // FleetConfig is the [fleet] section: this node shares state with the other
 // members of a fleet through a NATS JetStream key-value bucket instead of
 // (or beside) SIP peers.

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/astcompanion/sidecar/companion/config"
+)
+
+func TestFleetDemo(t *testing.T) {
+	var out, logs syncBuffer
+	if code := demo([]string{"--fleet", "--log-level", "info"}, &out, &logs); code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", code, out.String(), logs.String())
+	}
+	for _, want := range []string{
+		"ast2's Asterisk ← Setvar DEVICE_STATE(Custom:PJSIP/alice)=INUSE",
+		"ast3's Asterisk ← Setvar DEVICE_STATE(Custom:PJSIP/alice)=INUSE",
+		"ast3's Asterisk ← MWIUpdate 100@default 1/2",
+		"ast1's Asterisk ← Setvar DEVICE_STATE(Custom:PJSIP/carol)=UNAVAILABLE",
+		"ast2's Asterisk ← Setvar DEVICE_STATE(Custom:PJSIP/carol)=UNAVAILABLE",
+		"demo OK",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
+}
+
+func TestFleetSummary(t *testing.T) {
+	t.Setenv("FLEET_PW", "hunter2-summary")
+	_, err := config.Parse("c.toml", []byte(fleetConfig("n1", "02:00:00:00:00:01", "127.0.0.1:5038", "nats://127.0.0.1:4222", t.TempDir())+
+		"username = \"node1\"\npassword_env = \"FLEET_PW\"\n"))
+	if err == nil {
+		t.Fatal("username after [fleet.accept] belongs to the sub-table: want an error")
+	}
+	src := strings.Replace(fleetConfig("n1", "02:00:00:00:00:01", "127.0.0.1:5038", "nats://127.0.0.1:4222", t.TempDir()),
+		"presence_ttl = \"2s\"", "presence_ttl = \"2s\"\nusername = \"node1\"\npassword_env = \"FLEET_PW\"", 1)
+	cfg, err := config.Parse("c.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	summarize(&out, cfg)
+	for _, want := range []string{"fleet     nats://127.0.0.1:4222, bucket demo-state (1 replica when created), presence ttl 2s, auth user node1 (password env FLEET_PW)",
+		"  publish device+mwi, filters none", "  accept  device+mwi, filters none"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "hunter2") {
+		t.Errorf("summary shows the password:\n%s", out.String())
+	}
+}
