@@ -216,9 +216,11 @@ load:
 	if err := l.waitWritten(sctx); err != nil {
 		return kv, err
 	}
-	if err := l.announce(sctx, js); err != nil {
+	announced, err := l.announce(sctx, js)
+	if err != nil {
 		return kv, err
 	}
+	echoed := uint64(0) // the newest revision of our presence the watch showed
 	if l.view.cleaner() {
 		for origin, keys := range l.view.orphans(time.Now().Add(-2 * l.cfg.PresenceTTL)) {
 			wg.Add(1)
@@ -235,7 +237,11 @@ load:
 	l.mu.Unlock()
 	l.log.Info("fleet link in sync", "bucket", l.cfg.Bucket, "members", len(l.view.present), "our_keys", len(l.writer.keys()))
 
-	tick := time.NewTicker(l.cfg.PresenceTTL / 3)
+	// The presence is refreshed at a third of its TTL, and at least every
+	// 2 s: each refresh must come back through our watch before the next,
+	// or the watch is stale (its consumer lived on a server that died:
+	// nats.go notices only after missed heartbeats) and we resync.
+	tick := time.NewTicker(min(l.cfg.PresenceTTL/3, 2*time.Second))
 	defer tick.Stop()
 	for {
 		select {
@@ -244,7 +250,10 @@ load:
 		case <-l.resync:
 			return kv, errResync
 		case <-tick.C:
-			if err := l.announce(sctx, js); err != nil {
+			if echoed < announced {
+				return kv, errors.New("the bucket watch stalled")
+			}
+			if announced, err = l.announce(sctx, js); err != nil {
 				return kv, err
 			}
 		case <-local.C():
@@ -269,11 +278,14 @@ load:
 					}()
 				}
 			}
-			if parsed, err := parseKey(e.Key()); err == nil && parsed.origin == l.opts.Self && parsed.presence && e.Operation() != jetstream.KeyValuePut {
-				// Our presence expired under us (a pause longer than
-				// the TTL): say we are here again at once.
-				if err := l.announce(sctx, js); err != nil {
-					return kv, err
+			if parsed, err := parseKey(e.Key()); err == nil && parsed.origin == l.opts.Self && parsed.presence {
+				echoed = max(echoed, e.Revision())
+				if e.Operation() != jetstream.KeyValuePut {
+					// Our presence expired under us (a pause longer
+					// than the TTL): say we are here again at once.
+					if announced, err = l.announce(sctx, js); err != nil {
+						return kv, err
+					}
 				}
 			}
 			l.publishStats()
@@ -397,14 +409,14 @@ func (l *Link) waitWritten(ctx context.Context) error {
 
 // announce writes our presence with its TTL. kv.Put cannot set a TTL, so
 // this publishes to the key's subject with a Nats-TTL header.
-func (l *Link) announce(ctx context.Context, js jetstream.JetStream) error {
+func (l *Link) announce(ctx context.Context, js jetstream.JetStream) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
-	_, err := js.Publish(ctx, "$KV."+l.cfg.Bucket+"."+presenceKey(l.opts.Self), encodePresence(l.opts.Self), jetstream.WithMsgTTL(l.cfg.PresenceTTL))
+	ack, err := js.Publish(ctx, "$KV."+l.cfg.Bucket+"."+presenceKey(l.opts.Self), encodePresence(l.opts.Self), jetstream.WithMsgTTL(l.cfg.PresenceTTL))
 	if err != nil {
-		return fmt.Errorf("writing our presence: %w", err)
+		return 0, fmt.Errorf("writing our presence: %w", err)
 	}
-	return nil
+	return ack.Sequence, nil
 }
 
 // purge removes a departed member's keys, each only if it still holds the
@@ -500,9 +512,7 @@ func (l *Link) connect() (*nats.Conn, error) {
 			signal(l.resync)
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				l.log.Warn("disconnected from NATS", "err", err)
-			}
+			l.log.Warn("disconnected from NATS; reconnecting", "err", err)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			l.log.Warn("NATS reports an error", "err", err)
