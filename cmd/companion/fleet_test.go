@@ -1,8 +1,11 @@
 package main
 
 import (
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/astcompanion/sidecar/companion/config"
 )
@@ -52,5 +55,35 @@ func TestFleetSummary(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "hunter2") {
 		t.Errorf("summary shows the password:\n%s", out.String())
+	}
+}
+
+func TestBenchFleetSmall(t *testing.T) {
+	res, err := benchFleet(t.Context(), 3, 100, 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.PerNode) != 2 || res.Fanout <= 0 {
+		t.Errorf("result %+v", res)
+	}
+	t.Log(res)
+}
+
+// BenchmarkFleetFanout: go test -run '^$' -bench FleetFanout -benchtime 1x ./cmd/companion
+// (FLEET_BENCH_NODES, default 20).
+func BenchmarkFleetFanout(b *testing.B) {
+	nodes := 20
+	if v, err := strconv.Atoi(os.Getenv("FLEET_BENCH_NODES")); err == nil && v >= 2 {
+		nodes = v
+	}
+	for b.Loop() {
+		res, err := benchFleet(b.Context(), nodes, 2000, 2000, 5*time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(res.Fanout.Seconds(), "fanout-s")
+		b.ReportMetric(res.Start.Seconds(), "start-s")
+		b.ReportMetric(float64(res.HeapPerNode)/(1<<20), "heap-MiB/node")
+		b.Log(res)
 	}
 }
