@@ -70,7 +70,7 @@ func New(o Options) *Link {
 		opts:   o,
 		cfg:    o.Config,
 		log:    o.Logger,
-		view:   newView(o.Self, o.Config.Accept, o.Remote, o.MaxRemoteKeys),
+		view:   newView(o.Self, o.Config.Accept, o.Remote, o.MaxRemoteKeys, o.Config.PresenceTTL),
 		writer: newWriter(),
 		resync: make(chan struct{}, 1),
 		up:     make(chan struct{}, 1),
@@ -252,6 +252,9 @@ load:
 		case <-tick.C:
 			if echoed < announced {
 				return kv, errors.New("the bucket watch stalled")
+			}
+			for _, gone := range l.view.expireMissing(time.Now()) {
+				l.log.Info("fleet member not back after a resync; its states are cleared", "eid", gone.String())
 			}
 			if announced, err = l.announce(sctx, js); err != nil {
 				return kv, err

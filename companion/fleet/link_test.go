@@ -289,3 +289,56 @@ func TestFleetSecretsNotLogged(t *testing.T) {
 		t.Errorf("the password got into the logs or stats:\n%s", m.logs.String())
 	}
 }
+
+func TestFleetSurvivesNATSLosingEverything(t *testing.T) {
+	srv := startServer(t, "", 0)
+	port := serverPort(srv)
+	cfg := testConfig(serverURL(srv))
+	a, b := startMember(t, cfg, 1), startMember(t, cfg, 2)
+	a.local.Set(a.eid, dev("PJSIP/alice", companion.InUse))
+	b.local.Set(b.eid, dev("PJSIP/bob", companion.Busy))
+	eventually(t, 10*time.Second, "both ways", func() bool {
+		return hasState(b.remote, a.eid, dev("PJSIP/alice", companion.InUse)) && hasState(a.remote, b.eid, dev("PJSIP/bob", companion.Busy))
+	})
+
+	// A new server on the same port with an empty store: the bucket and
+	// every key are gone. Each member recreates the bucket and rewrites
+	// its keys; a member missing from the reloaded bucket keeps its states
+	// for its presence TTL, time enough to announce itself again.
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	startServer(t, t.TempDir(), port)
+	eventually(t, 20*time.Second, "keys rewritten after the loss", func() bool {
+		return inBucket(cfg.NATSURLs[0], cfg.Bucket, stateKey(a.eid, companion.DeviceKey("PJSIP/alice")), stateKey(b.eid, companion.DeviceKey("PJSIP/bob")))
+	})
+	if !hasState(b.remote, a.eid, dev("PJSIP/alice", companion.InUse)) || !hasState(a.remote, b.eid, dev("PJSIP/bob", companion.Busy)) {
+		t.Error("states lost across the NATS loss")
+	}
+	a.stop() // before the server's cleanup: they leave while it runs
+	b.stop()
+}
+
+// inBucket reports whether the bucket holds every key.
+func inBucket(url, bucket string, keys ...string) bool {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return false
+	}
+	for _, k := range keys {
+		if _, err := kv.Get(ctx, k); err != nil {
+			return false
+		}
+	}
+	return true
+}

@@ -52,6 +52,11 @@ type view struct {
 	total   int
 	applied map[companion.EntityID]bool // origins this view put into remote
 	loading bool                        // initial values: remote untouched until finishLoad
+	// missing are applied origins a resync did not find: their states stay
+	// until the deadline, for a member whose presence the server lost
+	// (NATS restarted empty) announces itself again within its TTL.
+	missing map[companion.EntityID]time.Time
+	grace   time.Duration
 
 	mu      sync.Mutex
 	ignored map[string]uint64
@@ -63,15 +68,16 @@ type heldState struct {
 	created  time.Time
 }
 
-func newView(self companion.EntityID, accept companion.FleetSwitches, remote *companion.Table, maxKeys int) *view {
+func newView(self companion.EntityID, accept companion.FleetSwitches, remote *companion.Table, maxKeys int, grace time.Duration) *view {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxRemoteKeys
 	}
 	return &view{
-		self: self, accept: accept, remote: remote, maxKeys: maxKeys,
+		self: self, accept: accept, remote: remote, maxKeys: maxKeys, grace: grace,
 		present: make(map[companion.EntityID]bool),
 		held:    make(map[companion.EntityID]map[companion.Key]heldState),
 		applied: make(map[companion.EntityID]bool),
+		missing: make(map[companion.EntityID]time.Time),
 		ignored: make(map[string]uint64),
 	}
 }
@@ -108,20 +114,46 @@ func (v *view) startLoad() {
 func (v *view) finishLoad() {
 	v.loading = false
 	for origin := range v.present {
-		var states []companion.State
-		for _, h := range v.held[origin] {
-			states = append(states, h.state)
-		}
-		v.remote.Replace(origin, companion.KindDevice, states)
-		v.remote.Replace(origin, companion.KindMailbox, states)
-		v.applied[origin] = true
+		v.replace(origin)
 	}
+	deadline := time.Now().Add(v.grace)
 	for origin := range v.applied {
+		if !v.present[origin] {
+			if _, ok := v.missing[origin]; !ok {
+				v.missing[origin] = deadline
+			}
+		}
+	}
+}
+
+// replace makes origin's states in the remote table exactly the held ones.
+func (v *view) replace(origin companion.EntityID) {
+	var states []companion.State
+	for _, h := range v.held[origin] {
+		states = append(states, h.state)
+	}
+	v.remote.Replace(origin, companion.KindDevice, states)
+	v.remote.Replace(origin, companion.KindMailbox, states)
+	v.applied[origin] = true
+	delete(v.missing, origin)
+}
+
+// expireMissing clears the members a resync did not find and that did not
+// come back in time; it returns them.
+func (v *view) expireMissing(now time.Time) []companion.EntityID {
+	var gone []companion.EntityID
+	for origin, at := range v.missing {
+		if now.Before(at) {
+			continue
+		}
+		delete(v.missing, origin)
 		if !v.present[origin] {
 			v.remote.DeleteOrigin(origin)
 			delete(v.applied, origin)
+			gone = append(gone, origin)
 		}
 	}
+	return gone
 }
 
 // put takes a value written to key; it reports a presence that appeared.
@@ -192,6 +224,7 @@ func (v *view) remove(key string) (gone companion.EntityID, ok bool) {
 			return gone, false
 		}
 		delete(v.present, p.origin)
+		delete(v.missing, p.origin)
 		if !v.loading && v.applied[p.origin] {
 			v.remote.DeleteOrigin(p.origin)
 			delete(v.applied, p.origin)
@@ -242,6 +275,10 @@ func (v *view) drop(origin companion.EntityID, k companion.Key) {
 // presence appeared.
 func (v *view) applyOrigin(origin companion.EntityID) {
 	if v.loading {
+		return
+	}
+	if _, ok := v.missing[origin]; ok {
+		v.replace(origin) // drop what it held before the resync
 		return
 	}
 	for _, h := range v.held[origin] {
