@@ -113,17 +113,17 @@ func (l *Link) Run(ctx context.Context) error {
 		l.connected.Store(false)
 		failures++
 		l.setErr(err)
-		if failures == 1 || failures%30 == 0 {
+		switch {
+		case errors.Is(err, errResync):
+			failures = 0 // the reconnect handler logged it
+		case failures == 1 || failures%30 == 0:
 			l.log.Warn("fleet link down; SIP peers carry on, retrying", "err", err, "attempts", failures)
 		}
 		select {
 		case <-ctx.Done():
 		case <-l.resync:
 		case <-l.up:
-		case <-time.After(min(time.Duration(failures)*500*time.Millisecond, 5*time.Second)):
-		}
-		if err == nil || errors.Is(err, errResync) {
-			failures = 0
+		case <-time.After(min(time.Duration(failures)*500*time.Millisecond+10*time.Millisecond, 5*time.Second)):
 		}
 	}
 	l.connected.Store(false)
@@ -220,7 +220,10 @@ load:
 	if err != nil {
 		return kv, err
 	}
-	echoed := uint64(0) // the newest revision of our presence the watch showed
+	// echoed is the newest revision of our presence the watch showed;
+	// previous the announcement before the last one, which it must have
+	// shown by now.
+	echoed, previous := uint64(0), uint64(0)
 	if l.view.cleaner() {
 		for origin, keys := range l.view.orphans(time.Now().Add(-2 * l.cfg.PresenceTTL)) {
 			wg.Add(1)
@@ -238,9 +241,10 @@ load:
 	l.log.Info("fleet link in sync", "bucket", l.cfg.Bucket, "members", len(l.view.present), "our_keys", len(l.writer.keys()))
 
 	// The presence is refreshed at a third of its TTL, and at least every
-	// 2 s: each refresh must come back through our watch before the next,
-	// or the watch is stale (its consumer lived on a server that died:
-	// nats.go notices only after missed heartbeats) and we resync.
+	// 2 s. Each refresh must come back through our watch within two
+	// ticks (one tick could be a backlog of others' changes), or the watch
+	// is stale (its consumer lived on a server that died: nats.go notices
+	// only after missed heartbeats) and we resync.
 	tick := time.NewTicker(min(l.cfg.PresenceTTL/3, 2*time.Second))
 	defer tick.Stop()
 	for {
@@ -250,9 +254,10 @@ load:
 		case <-l.resync:
 			return kv, errResync
 		case <-tick.C:
-			if echoed < announced {
+			if echoed < previous {
 				return kv, errors.New("the bucket watch stalled")
 			}
+			previous = announced
 			for _, gone := range l.view.expireMissing(time.Now()) {
 				l.log.Info("fleet member not back after a resync; its states are cleared", "eid", gone.String())
 			}
