@@ -197,11 +197,13 @@ load:
 
 	// Our keys first, then our presence: when the others see us, our keys
 	// are already current.
+	// Changes from here on come through the watcher; the ones before are
+	// covered by this full pass (values are read when written).
+	local.Changes()
 	var keys []companion.Key
 	for _, e := range l.opts.Local.Entries(l.opts.Self) {
 		keys = append(keys, e.State.Key)
 	}
-	local.Changes() // covered by the full pass
 	l.writer.loaded(ours, keys)
 	var wg sync.WaitGroup
 	defer wg.Wait()
