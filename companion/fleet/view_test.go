@@ -162,3 +162,30 @@ func TestWriterCoalescesAndNeverDoublesAKey(t *testing.T) {
 		t.Errorf("foreign writes queued %d keys, want 2", w.pending())
 	}
 }
+
+// FuzzViewPut: whatever a bucket holds, nothing reaches the remote table
+// but states of present members whose name passes CheckName and whose
+// body matches its key.
+func FuzzViewPut(f *testing.F) {
+	a := eidN(2)
+	f.Add(stateKey(a, companion.DeviceKey("PJSIP/x")), []byte(`{"type":"devicestate","device":"PJSIP/x","state":"INUSE","cachable":1,"eid":"02:42:ac:11:00:02"}`))
+	f.Add(stateKey(a, companion.DeviceKey("PJSIP/x\n")), []byte(`{"type":"devicestate","device":"PJSIP/x\n","state":"INUSE","eid":"02:42:ac:11:00:02"}`))
+	f.Add(presenceKey(a), []byte(`{"eid":"02:42:ac:11:00:02"}`))
+	f.Fuzz(func(t *testing.T, key string, value []byte) {
+		remote := companion.NewTable()
+		v := newView(eidN(1), companion.FleetSwitches{DeviceState: true, MailboxState: true}, remote, 0, time.Minute)
+		v.put(presenceKey(a), encodePresence(a), 1, time.Now())
+		v.put(key, value, 2, time.Now())
+		for _, o := range remote.Origins() {
+			for _, e := range remote.Entries(o) {
+				if err := companion.CheckName(e.State.Key.Name); err != nil {
+					t.Fatalf("a bad name reached the remote table: %v", err)
+				}
+				if stateKey(o, e.State.Key) != key {
+					t.Fatalf("entry %v under %v came from key %q", e.State, o, key)
+				}
+			}
+		}
+		v.remove(key)
+	})
+}
