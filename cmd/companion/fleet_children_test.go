@@ -16,15 +16,15 @@ import (
 const fleetTestPassword = "fleet-pw-0b7e" // must never show in a child's log
 
 // fleetChildConfig is fleetConfig with NATS credentials from the
-// environment (the children inherit FLEET_TEST_PW).
-func fleetChildConfig(t *testing.T, name, eid string, ast *amiHost, urls ...string) string {
+// environment (the children inherit FLEET_TEST_PW) and presence_ttl ttl.
+func fleetChildConfig(t *testing.T, name, eid, ttl string, ast *amiHost, urls ...string) string {
 	src := fleetConfig(name, eid, ast.address, urls[0], t.TempDir())
 	quoted := make([]string, len(urls))
 	for i, u := range urls {
 		quoted[i] = fmt.Sprintf("%q", u)
 	}
 	src = strings.Replace(src, fmt.Sprintf("nats_urls = [%q]", urls[0]), "nats_urls = ["+strings.Join(quoted, ", ")+"]", 1)
-	return strings.Replace(src, `presence_ttl = "2s"`, "presence_ttl = \"2s\"\nreplicas = "+fmt.Sprint(min(len(urls), 3))+
+	return strings.Replace(src, `presence_ttl = "2s"`, "presence_ttl = \""+ttl+"\"\nreplicas = "+fmt.Sprint(min(len(urls), 3))+
 		"\nusername = \"companion\"\npassword_env = \"FLEET_TEST_PW\"", 1)
 }
 
@@ -96,7 +96,7 @@ func TestFleetChildrenConvergeCrashLateJoinRestart(t *testing.T) {
 	}
 	kids := make([]*child, len(names))
 	startKid := func(i int) {
-		kids[i] = startChild(t, names[i], fleetChildConfig(t, names[i], fmt.Sprintf("02:00:00:00:01:%02x", i+1), hosts[i], ns.url()))
+		kids[i] = startChild(t, names[i], fleetChildConfig(t, names[i], fmt.Sprintf("02:00:00:00:01:%02x", i+1), "2s", hosts[i], ns.url()))
 	}
 	for i := range 3 {
 		startKid(i)
@@ -176,7 +176,10 @@ func TestFleetChildrenThreeServerCluster(t *testing.T) {
 		hosts[i].SetDevice("PJSIP/"+name, "NOT_INUSE")
 		// Each node lists the servers in another order: they spread.
 		order := append(append([]string(nil), urls[i:]...), urls[:i]...)
-		kids[i] = startChild(t, name, fleetChildConfig(t, name, fmt.Sprintf("02:00:00:00:02:%02x", i+1), hosts[i], order...))
+		// A TTL longer than a JetStream leader election: with 2 s, the
+		// presence of members writing through the lost server's stream
+		// leader can expire before a new leader takes their refresh.
+		kids[i] = startChild(t, name, fleetChildConfig(t, name, fmt.Sprintf("02:00:00:00:02:%02x", i+1), "10s", hosts[i], order...))
 	}
 	await := func(h *amiHost, write string, within time.Duration) {
 		t.Helper()

@@ -56,6 +56,9 @@ func (l *loader) fleet(s *section) *companion.FleetConfig {
 			s.errorf("presence_ttl", "want whole seconds, at least \"1s\" (JetStream per-message TTLs count in seconds)")
 		} else {
 			f.PresenceTTL = d
+			if d < 5*time.Second {
+				s.warnf("presence_ttl", "%s is shorter than a JetStream leader election takes when a server fails: members may be cleared during one (10s or more is safer)", d)
+			}
 		}
 	}
 

@@ -67,6 +67,7 @@ func TestFleetMistakes(t *testing.T) {
 		{"bad bucket", "[fleet]\nnats_urls = [\"nats://a:4222\"]\nbucket = \"a.b\"\n", []wantErr{{base + 3, "fleet.bucket", "letters, digits"}}},
 		{"replicas", "[fleet]\nnats_urls = [\"nats://a:4222\"]\nreplicas = 7\n", []wantErr{{base + 3, "fleet.replicas", "1 to 5"}}},
 		{"ttl fraction", "[fleet]\nnats_urls = [\"nats://a:4222\"]\npresence_ttl = \"1500ms\"\n", []wantErr{{base + 3, "fleet.presence_ttl", "whole seconds"}}},
+		{"ttl short", "[fleet]\nnats_urls = [\"nats://a:4222\"]\npresence_ttl = \"500ms\"\n", []wantErr{{base + 3, "fleet.presence_ttl", "at least"}}},
 		{"ttl type", "[fleet]\nnats_urls = [\"nats://a:4222\"]\npresence_ttl = 15\n", []wantErr{{base + 3, "fleet.presence_ttl", "duration string"}}},
 		{"two auths", "[fleet]\nnats_urls = [\"nats://a:4222\"]\nusername = \"u\"\npassword = \"p\"\nnkey_seed_file = \"seed\"\n",
 			[]wantErr{{base + 3, "fleet.username", "choose one way"}, {base + 5, "fleet.nkey_seed_file", "cannot read"}}},
@@ -130,5 +131,16 @@ password_env = "FLEET_PW"
 	}
 	if len(cfg.Warnings) != 2 { // publishes nothing, applies nothing
 		t.Errorf("warnings: %v", companion.ConfigErrors(cfg.Warnings))
+	}
+}
+
+func TestFleetShortPresenceTTLWarned(t *testing.T) {
+	cfg, err := Parse("c.toml", []byte(minimal+"[fleet]\nnats_urls = [\"nats://a:4222\"]\npresence_ttl = \"2s\"\n[fleet.publish]\ndevice_state = true\n[fleet.accept]\ndevice_state = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Fleet.PresenceTTL != 2*time.Second || len(cfg.Warnings) != 1 || cfg.Warnings[0].Line != minimalLines+3 ||
+		!strings.Contains(cfg.Warnings[0].Msg, "leader election") {
+		t.Errorf("ttl %s, warnings %v", cfg.Fleet.PresenceTTL, companion.ConfigErrors(cfg.Warnings))
 	}
 }
