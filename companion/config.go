@@ -36,6 +36,7 @@ type Config struct {
 	Apply   ApplyConfig
 	Peers   []PeerConfig
 	Sorcery []SorceryObject // in file order, which is also the order to create them in
+	Fleet   *FleetConfig    // [fleet]; nil when the section is absent
 
 	// Warnings are problems that do not stop the companion from running.
 	Warnings []*ConfigError

@@ -125,10 +125,19 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 	}
 	ao.Ledger, ao.Local, ao.Self = opts.Ledger, x.LocalTable, eid
 	if opts.DeviceApplier != nil || opts.MailboxApplier != nil {
-		x.apply = NewApply(cfg.Apply, x.RemoteTable, opts.DeviceApplier, opts.MailboxApplier, echoes, x.receiver.PeerOf, ao)
+		x.apply = NewApply(cfg.Apply, x.RemoteTable, opts.DeviceApplier, opts.MailboxApplier, echoes, x.peerOf, ao)
 		x.local.OnSnapshot(x.apply.Reapply)
 	}
 	return x
+}
+
+// peerOf names the source of eid's states for the {peer} placeholder: the
+// SIP peer holding eid, else, with [fleet], FleetPeerName.
+func (x *Exchange) peerOf(eid EntityID) string {
+	if p := x.receiver.PeerOf(eid); p != "" || x.cfg.Fleet == nil {
+		return p
+	}
+	return FleetPeerName
 }
 
 // Observer is what the local-state source (the AMI adapter) reports to.

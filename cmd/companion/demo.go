@@ -27,6 +27,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	level := fs.String("log-level", "warn", "log level of the two companions: debug, info, warn or error")
+	inFleet := fs.Bool("fleet", false, "three companions sharing state through an embedded NATS JetStream server instead of SIP")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -39,7 +40,11 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer removeScratchState()
-	if err := runDemo(stdout, func(name string) *slog.Logger { return log.With("node", name) }); err != nil {
+	run := runDemo
+	if *inFleet {
+		run = runFleetDemo
+	}
+	if err := run(stdout, func(name string) *slog.Logger { return log.With("node", name) }); err != nil {
 		fmt.Fprintln(stderr, "companion demo: FAILED:", err)
 		return 1
 	}

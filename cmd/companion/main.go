@@ -243,6 +243,7 @@ func summarize(w io.Writer, cfg *companion.Config) {
 	if len(cfg.Peers) == 0 {
 		fmt.Fprintf(w, "peers     none\n")
 	}
+	summarizeFleet(w, cfg.Fleet)
 	var objs []string
 	for _, o := range cfg.Sorcery {
 		objs = append(objs, o.Path())

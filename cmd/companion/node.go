@@ -224,6 +224,7 @@ func (n *node) run(ctx context.Context, path string, hup <-chan os.Signal) error
 		}()
 		n.keeper.Use(n.cfg)
 	}
+	stopFleet := n.startFleet(exchange)
 	n.log.Info("running", "node", n.cfg.Node.Name, "eid", n.eid.String(), "peers", len(n.cfg.Peers))
 
 	var failed error
@@ -247,6 +248,7 @@ loop:
 		// peers keep our states until they expire or we are back.
 		n.x.Abandon()
 	}
+	stopFleet(failed != nil)
 	stopExchange()
 	<-exchangeDone
 	n.barrier.arrive()

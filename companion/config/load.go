@@ -565,7 +565,7 @@ func (s *section) filter(k string) companion.Filter {
 
 func (l *loader) load(root map[string]any) *companion.Config {
 	cfg := &companion.Config{File: l.file}
-	rs := &section{l: l, m: root, known: []string{"companion", "ami", "ari", "apply", "peer", "sorcery"}}
+	rs := &section{l: l, m: root, known: []string{"companion", "ami", "ari", "apply", "peer", "sorcery", "fleet"}}
 	rs.checkKnown()
 
 	if node := rs.table("companion", "name", "eid", "sip_listen", "tls_cert_file", "tls_key_file", "tls_ca_file",
@@ -598,6 +598,9 @@ func (l *loader) load(root map[string]any) *companion.Config {
 	}
 	if objs, ok := rs.tables("sorcery"); ok {
 		l.sorcery(objs, cfg)
+	}
+	if s := rs.table("fleet", fleetKeys...); s != nil {
+		cfg.Fleet = l.fleet(s)
 	}
 	l.crossCheck(rs, apply, cfg)
 	return cfg
