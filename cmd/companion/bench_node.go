@@ -60,6 +60,7 @@ func senderConfig(amiAddr string, peers []int) string {
 name = "bencha"
 eid = %q
 state_dir = %q
+http_listen = "" # several nodes run at once: none takes the default port
 
 [ami]
 address = %q
@@ -98,6 +99,7 @@ name = %q
 eid = %q
 sip_listen = ["udp://127.0.0.1:%d"]
 state_dir = %q
+http_listen = ""
 `, name, benchReceiverEID(i), port, scratchStateDir(name, port))
 	if sinkAMI != "" {
 		fmt.Fprintf(&b, `
