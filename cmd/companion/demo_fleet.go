@@ -22,6 +22,7 @@ func fleetConfig(name, eid, amiAddr, natsURL, stateDir string) string {
 name = %q
 eid = %q
 state_dir = %q
+http_listen = "127.0.0.1:0"
 
 [ami]
 address = %q
