@@ -298,7 +298,10 @@ func (p *Publisher) sync() (resendAt time.Time) {
 	return p.resendAt
 }
 
-// route hands each change to its shard, as a live change.
+// route hands each change to its shard: as a live change, unless a
+// snapshot made it (Bulk), which is a full send in all but name: a
+// startup snapshot of 100,000 keys must not hold back a change made
+// while it goes out.
 func (p *Publisher) route(changes []Entry) {
 	var touched uint64
 	for _, e := range changes {
@@ -308,7 +311,7 @@ func (p *Publisher) route(changes []Entry) {
 		} else {
 			p.remember(e, i)
 		}
-		p.shards[i].push(e, true, false)
+		p.shards[i].push(e, !e.Bulk, false)
 		touched |= 1 << i
 	}
 	p.wakeShards(touched)
