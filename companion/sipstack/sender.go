@@ -97,6 +97,9 @@ func (p *sender) Publish(ctx context.Context, req companion.PublishRequest) (com
 		}
 		res, err := p.st.client.Do(ctx, sreq)
 		if err != nil {
+			if h.udpDst.IsValid() {
+				p.st.localAddrs.forget(h.udpDst) // the route may have changed
+			}
 			return companion.PublishResult{}, fmt.Errorf("PUBLISH to %s: %w", p.server, err)
 		}
 		if attempts < maxAuthAttempts && p.answer(res, sreq, req.Body, auth) {
