@@ -145,7 +145,7 @@ func NewPublisher(peer *PeerConfig, ev Event, eid EntityID, local *Table, newSen
 		if p.opts.FIFO {
 			s.q = &fifoQueue{}
 		} else {
-			s.q = newCoalescingQueue()
+			s.q = newCoalescingQueue(p.lookup)
 		}
 		p.shards[i] = s
 		p.all |= 1 << i
@@ -408,6 +408,9 @@ func (p *Publisher) enqueue(e Entry, live bool) {
 	s.push(e, live, false)
 	s.signal()
 }
+
+// lookup is this node's current value of k in the local table.
+func (p *Publisher) lookup(k Key) (Entry, bool) { return p.local.Get(p.eid, k) }
 
 // message is the body for e: a removed key is sent as UNKNOWN (a device
 // Asterisk no longer lists) or 0/0 (a mailbox).

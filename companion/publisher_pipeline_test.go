@@ -615,8 +615,9 @@ func TestPublisherStats(t *testing.T) {
 			sh := p.shards[0]
 			sh.mu.Lock()
 			defer sh.mu.Unlock()
-			q := sh.q.(*coalescingQueue).pending[DeviceKey("PJSIP/4")]
-			return q != nil && q.e.State.Device == s
+			q, ok := sh.q.(*coalescingQueue).pending[DeviceKey("PJSIP/4")]
+			cur, _ := local.Get(meEID, DeviceKey("PJSIP/4"))
+			return ok && cur.State.Device == s && q.version == cur.Version
 		})
 	}
 	if st := p.Stats(); st.Coalesced != 2 || st.Queued != 1 {
