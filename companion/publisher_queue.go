@@ -35,7 +35,13 @@ type coalescingQueue struct {
 	pending map[Key]pendingKey      // the newest value to send, per key
 	live    keyQueue                // keys queued by live changes: sent first
 	bulk    keyQueue                // keys queued by a full send
+	peak    int                     // most keys pending since the queue was last empty
 }
+
+// releaseAbove is the size past which an emptied queue gives its memory
+// back: a Go map does not shrink, and a dump's would stay as large as the
+// dump for good.
+const releaseAbove = 4096
 
 // pendingKey is what a coalescingQueue holds for a key.
 type pendingKey struct {
@@ -66,6 +72,7 @@ func (c *coalescingQueue) push(n queued, force bool) (uint64, bool) {
 	q, ok := c.pending[k]
 	if !ok {
 		c.pending[k] = pendingKey{version: n.e.Version, seq: n.seq, own: ownValue(n, force), live: n.live}
+		c.peak = max(c.peak, len(c.pending))
 		if n.live {
 			c.live.push(k)
 		} else {
@@ -113,6 +120,9 @@ func (c *coalescingQueue) next() (queued, bool) {
 					return queued{e: e, live: q.live, seq: q.seq}, true
 				}
 				delete(c.pending, k)
+				l.q.pop()
+				c.releaseIfEmpty()
+				continue
 			}
 			l.q.pop()
 		}
@@ -131,6 +141,15 @@ func (c *coalescingQueue) done(k Key, seq uint64) {
 			kq.pop()
 		}
 	}
+	c.releaseIfEmpty()
+}
+
+func (c *coalescingQueue) releaseIfEmpty() {
+	if len(c.pending) > 0 || c.peak <= releaseAbove {
+		return
+	}
+	c.pending = make(map[Key]pendingKey)
+	c.live, c.bulk, c.peak = keyQueue{}, keyQueue{}, 0
 }
 
 func (c *coalescingQueue) len() int { return len(c.pending) }
