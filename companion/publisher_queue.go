@@ -41,7 +41,7 @@ type coalescingQueue struct {
 // releaseAbove is the size past which an emptied queue gives its memory
 // back: a Go map does not shrink, and a dump's would stay as large as the
 // dump for good.
-const releaseAbove = 4096
+const releaseAbove = 256
 
 // pendingKey is what a coalescingQueue holds for a key.
 type pendingKey struct {

@@ -44,7 +44,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, "tiny sizes for a CI smoke run of a few seconds")
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of a table")
 	cpuProfile := fs.String("cpuprofile", "", "") // hidden: write a CPU profile of the run to FILE
-	memProfile := fs.String("memprofile", "", "") // hidden: the dump's sender writes a heap profile at its peak heap to FILE.sender-VARIANT
+	memProfile := fs.String("memprofile", "", "") // hidden: heap profiles: the dump sender near its peak (FILE.sender-VARIANT), memory receivers (FILE.receiver-VARIANT-KEYS)
 	child := fs.Bool("dump-child", false, "")     // hidden: the sender of dump and memory, in a child process
 	childAMI := fs.String("child-ami", "", "")
 	childPeers := fs.String("child-peers", "", "")

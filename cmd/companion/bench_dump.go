@@ -397,6 +397,12 @@ func memoryRun(o benchOptions, v variant, keys int) (sender, receiver float64, e
 	// frees: a heap measured before it started would count the garbage
 	// of earlier scenarios collected since.
 	with := heapAfterGC()
+	if o.memProfile != "" {
+		if f, err := os.Create(fmt.Sprintf("%s.receiver-%s-%d", o.memProfile, v.name, keys)); err == nil {
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	rs.close()
 	clear(rs) // let the closed receiver go
 	without := heapAfterGC()
