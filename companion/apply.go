@@ -43,10 +43,10 @@ type Apply struct {
 	reapplyKinds map[Kind]bool // set by Reapply
 
 	// Owned by Run.
-	at           map[originKey]target              // where each remote entry lands
-	sources      map[target]map[originKey]struct{} // the remote entries landing on a target
-	want         map[target]State                  // value to write, per local target
-	written      map[target]State                  // value last written successfully
+	at           map[originKey]target   // where each remote entry lands
+	sources      map[target][]originKey // the remote entries landing on a target: nearly always one
+	want         map[target]State       // value to write, per local target
+	written      map[target]State       // value last written successfully
 	retryAt      map[target]time.Time
 	failures     map[target]int
 	unsupported  map[Kind]bool
@@ -124,7 +124,7 @@ func NewApply(cfg ApplyConfig, remote *Table, device, mailbox Applier, echoes *E
 		reapply:      make(chan struct{}, 1),
 		reapplyKinds: make(map[Kind]bool),
 		at:           make(map[originKey]target),
-		sources:      make(map[target]map[originKey]struct{}),
+		sources:      make(map[target][]originKey),
 		want:         make(map[target]State),
 		written:      make(map[target]State),
 		retryAt:      make(map[target]time.Time),
@@ -267,23 +267,22 @@ func (a *Apply) consider(origin EntityID, k Key) {
 	}
 	if had && (!present || now != old) {
 		delete(a.at, id)
-		if src := a.sources[old]; src != nil {
-			delete(src, id)
-			if len(src) == 0 {
-				delete(a.sources, old)
-			}
+		if src := slices.DeleteFunc(a.sources[old], func(o originKey) bool { return o == id }); len(src) == 0 {
+			delete(a.sources, old)
+		} else {
+			a.sources[old] = slices.Clip(src)
 		}
 		a.settle(old, k.Kind)
 	}
 	if present {
 		if !had || now != old {
 			a.at[id] = now
-			src := a.sources[now]
-			if src == nil {
-				src = make(map[originKey]struct{})
-				a.sources[now] = src
+			// A set as a slice: entries landing on one target are few
+			// (one per origin asserting the device), and a map each
+			// cost a few hundred bytes per remote key.
+			if src := a.sources[now]; !slices.Contains(src, id) {
+				a.sources[now] = append(src, id)
 			}
-			src[id] = struct{}{}
 		}
 		delete(a.stale, now) // a peer asserts it again
 		a.settle(now, k.Kind)
@@ -365,7 +364,7 @@ func (a *Apply) originOf(t target) (EntityID, bool) {
 // none does.
 func (a *Apply) newest(t target) Entry {
 	var best Entry
-	for id := range a.sources[t] {
+	for _, id := range a.sources[t] {
 		if e, ok := a.remote.Get(id.origin, id.key); ok && e.Version > best.Version {
 			best = e
 		}

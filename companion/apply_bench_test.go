@@ -3,6 +3,7 @@ package companion
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,3 +89,27 @@ func BenchmarkApply(b *testing.B) {
 
 // benchStates cycle per round, so a device's value changes every round.
 var benchStates = []DeviceState{NotInUse, InUse, Busy, Ringing, OnHold}
+
+// BenchmarkApplyHeldKeys makes Apply take b.N distinct remote keys (not
+// run: no writes go out): heap-B/key is what Apply holds per remote key,
+// the remote table's entries left out.
+func BenchmarkApplyHeldKeys(b *testing.B) {
+	remote := NewTable()
+	d := &benchApplier{reached: make(chan struct{}, 1)}
+	a := NewApply(applyCfg, remote, d, d, NewEchoes(applyCfg.DeviceName), func(EntityID) string { return "p" }, ApplyOptions{})
+	peer := mustEIDv("02:00:00:00:00:02")
+	for i := range b.N {
+		remote.Set(peer, Device(fmt.Sprintf("PJSIP/%07d", i), InUse, true))
+	}
+	keys := remote.Entries(peer)
+	before := heapAfterGC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, e := range keys {
+		a.consider(peer, e.State.Key)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(heapAfterGC()-before)/float64(b.N), "heap-B/key")
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(keys)
+}

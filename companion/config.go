@@ -147,8 +147,41 @@ type DeviceNameTemplate string
 // Expand fills the placeholders. It does not shorten the result: Asterisk
 // cuts device names at 79 characters, and what to do about a longer name is
 // the caller's decision.
+//
+// It runs for every remote key applied, so it scans the template itself
+// rather than build a strings.Replacer (about 1.3 KB of garbage a call);
+// the result is the same: one pass, left to right, text outside the
+// placeholders copied as is.
 func (t DeviceNameTemplate) Expand(device, peer string, eid EntityID) string {
-	return strings.NewReplacer("{device}", device, "{peer}", peer, "{eid}", eid.String()).Replace(string(t))
+	rest := string(t)
+	if !strings.Contains(rest, "{") {
+		return rest
+	}
+	var b strings.Builder
+	b.Grow(len(rest) + len(device) + len(peer))
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String()
+		}
+		b.WriteString(rest[:i])
+		rest = rest[i:]
+		switch {
+		case strings.HasPrefix(rest, "{device}"):
+			b.WriteString(device)
+			rest = rest[len("{device}"):]
+		case strings.HasPrefix(rest, "{peer}"):
+			b.WriteString(peer)
+			rest = rest[len("{peer}"):]
+		case strings.HasPrefix(rest, "{eid}"):
+			b.WriteString(eid.String())
+			rest = rest[len("{eid}"):]
+		default:
+			b.WriteByte('{')
+			rest = rest[1:]
+		}
+	}
 }
 
 // PeerConfig is one [[peer]]: another companion or a stock Asterisk.

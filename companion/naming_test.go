@@ -1,6 +1,9 @@
 package companion
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // A stock peer's Custom:bob lands as Custom:Custom:bob: the template
 // applies alike to every remote name, so a remote state never shares a
@@ -24,5 +27,30 @@ func TestCustomDeviceNaming(t *testing.T) {
 	}
 	if e.Device("Custom:bob") {
 		t.Error("a local Custom:bob taken for a remote state")
+	}
+}
+
+// Expand gives what a strings.Replacer of the three placeholders gives
+// (its first form), odd templates and names included.
+func TestDeviceNameTemplateExpandIsOnePass(t *testing.T) {
+	eid := EntityID{2, 0, 0, 0, 0, 7}
+	for _, tmpl := range []string{
+		"", "plain", "Custom:{device}", "Stasis:{peer}-{device}", "{eid}/{device}/{peer}",
+		"{{device}}", "{device", "{dev}{device}", "}{device}{", "{peer}{peer}", "{", "{{{",
+	} {
+		for _, device := range []string{"PJSIP/alice", "{peer}", "{device}", ""} {
+			want := strings.NewReplacer("{device}", device, "{peer}", "p{eid}", "{eid}", eid.String()).Replace(tmpl)
+			if got := DeviceNameTemplate(tmpl).Expand(device, "p{eid}", eid); got != want {
+				t.Errorf("%q with %q: %q, want %q", tmpl, device, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkDeviceNameTemplateExpand(b *testing.B) {
+	eid := EntityID{2, 0, 0, 0, 0, 7}
+	b.ReportAllocs()
+	for b.Loop() {
+		DeviceNameTemplate("Stasis:{peer}-{device}").Expand("PJSIP/alice", "b", eid)
 	}
 }

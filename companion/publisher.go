@@ -145,7 +145,7 @@ func NewPublisher(peer *PeerConfig, ev Event, eid EntityID, local *Table, newSen
 		if p.opts.FIFO {
 			s.q = &fifoQueue{}
 		} else {
-			s.q = newCoalescingQueue()
+			s.q = newCoalescingQueue(p.lookup)
 		}
 		p.shards[i] = s
 		p.all |= 1 << i
@@ -298,7 +298,10 @@ func (p *Publisher) sync() (resendAt time.Time) {
 	return p.resendAt
 }
 
-// route hands each change to its shard, as a live change.
+// route hands each change to its shard: as a live change, unless a
+// snapshot made it (Bulk), which is a full send in all but name: a
+// startup snapshot of 100,000 keys must not hold back a change made
+// while it goes out.
 func (p *Publisher) route(changes []Entry) {
 	var touched uint64
 	for _, e := range changes {
@@ -308,7 +311,7 @@ func (p *Publisher) route(changes []Entry) {
 		} else {
 			p.remember(e, i)
 		}
-		p.shards[i].push(e, true, false)
+		p.shards[i].push(e, !e.Bulk, false)
 		touched |= 1 << i
 	}
 	p.wakeShards(touched)
@@ -405,6 +408,9 @@ func (p *Publisher) enqueue(e Entry, live bool) {
 	s.push(e, live, false)
 	s.signal()
 }
+
+// lookup is this node's current value of k in the local table.
+func (p *Publisher) lookup(k Key) (Entry, bool) { return p.local.Get(p.eid, k) }
 
 // message is the body for e: a removed key is sent as UNKNOWN (a device
 // Asterisk no longer lists) or 0/0 (a mailbox).

@@ -2,6 +2,7 @@ package companion
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -51,6 +52,34 @@ func BenchmarkPublisherEnqueue(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkPublisherEnqueueDistinct queues b.N distinct keys as a full
+// send does (a startup dump) to a publisher that sends nothing:
+// heap-B/key, the heap it holds after GC, is what one queued key costs per
+// peer and event (B/op counts the maps' growth too).
+func BenchmarkPublisherEnqueueDistinct(b *testing.B) {
+	p := newBenchPublisher(benchPeer(32), NewTable(), &instantPeer{})
+	names := make([]string, b.N)
+	for i := range names {
+		names[i] = "PJSIP/" + strconv.Itoa(i)
+	}
+	before := heapAfterGC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		benchEnqueueBulk(p, Entry{Origin: meEID, State: Device(names[i], InUse, true), Version: uint64(i + 1)})
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(heapAfterGC()-before)/float64(b.N), "heap-B/key")
+	runtime.KeepAlive(p)
+}
+
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 // BenchmarkPublisherThroughput sets b.N distinct keys in the local table

@@ -8,3 +8,5 @@ func newBenchPublisher(peer *PeerConfig, local *Table, s Sender) *Publisher {
 }
 
 func benchEnqueue(p *Publisher, e Entry) { p.enqueue(e, true) }
+
+func benchEnqueueBulk(p *Publisher, e Entry) { p.enqueue(e, false) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -333,6 +334,50 @@ func TestPublisherLiveChangeOvertakesAFullSend(t *testing.T) {
 	}
 }
 
+// The startup case: the publisher starts before AMI has connected (the
+// table is empty), then the AMI snapshot of 10,000 keys arrives through
+// the table; a change observed while it goes out is sent within the next
+// round of requests, not behind the snapshot.
+func TestPublisherLiveChangeOvertakesASnapshot(t *testing.T) {
+	const width, keys = 8, 10000
+	local := NewTable()
+	l := NewLocal(local, meEID, NewEchoes("Custom:{device}"))
+	d := newHeldPeer()
+	p := NewPublisher(pipePeer(width), EventDeviceState, meEID, local, one(d), PublisherOptions{})
+	stop := startPublisher(t, p)
+	defer stop()
+	defer d.release() // before stop: the removals must not wait
+	snap := make([]State, 0, keys)
+	for i := range keys {
+		snap = append(snap, Device("PJSIP/"+strconv.Itoa(i), NotInUse, true))
+	}
+	l.Snapshot(KindDevice, snap)
+	waitFor(t, "every publication in flight", func() bool { return d.waiting() == width })
+	waitFor(t, "the snapshot routed", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.known) == keys
+	})
+	l.Observe(Device("live", Ringing, true))
+	s := p.shards[shardOf(DeviceKey("live"), width)]
+	waitFor(t, "the change queued", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		q, ok := s.q.(*coalescingQueue).pending[DeviceKey("live")]
+		return ok && q.live
+	})
+
+	var order []string
+	for range 3 * width {
+		waitFor(t, "every publication in flight", func() bool { return d.waiting() == width })
+		order = append(order, d.answerOldest())
+	}
+	pos := slices.Index(order, "live")
+	if pos < width || pos >= 2*width {
+		t.Errorf("the change went out as request %d of %v; want among the %d after the %d in flight", pos, order, width, width)
+	}
+}
+
 // heldPeer holds every PUBLISH until the test answers it, oldest first,
 // or until release.
 type heldPeer struct {
@@ -570,8 +615,9 @@ func TestPublisherStats(t *testing.T) {
 			sh := p.shards[0]
 			sh.mu.Lock()
 			defer sh.mu.Unlock()
-			q := sh.q.(*coalescingQueue).pending[DeviceKey("PJSIP/4")]
-			return q != nil && q.e.State.Device == s
+			q, ok := sh.q.(*coalescingQueue).pending[DeviceKey("PJSIP/4")]
+			cur, _ := local.Get(meEID, DeviceKey("PJSIP/4"))
+			return ok && cur.State.Device == s && q.version == cur.Version
 		})
 	}
 	if st := p.Stats(); st.Coalesced != 2 || st.Queued != 1 {

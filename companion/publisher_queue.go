@@ -23,14 +23,46 @@ type shardQueue interface {
 }
 
 // coalescingQueue keeps the newest value per key, live changes first.
+//
+// It holds no copy of a value the local table holds: what is queued for a
+// key is its version, and the value is read from the table when the key
+// is sent (the table's is then the newest). Only a value the table does
+// not hold (a removal, a clearing by a new filter) is kept, rarely. A
+// startup dump queues every key to every peer, so what a queued key costs
+// is what the dump costs per key and peer.
 type coalescingQueue struct {
-	pending map[Key]*queued // the newest value to send, per key
-	live    keyQueue        // keys queued by live changes: sent first
-	bulk    keyQueue        // keys queued by a full send
+	lookup  func(Key) (Entry, bool) // the local table's value of a key
+	pending map[Key]pendingKey      // the newest value to send, per key
+	live    keyQueue                // keys queued by live changes: sent first
+	bulk    keyQueue                // keys queued by a full send
+	peak    int                     // most keys pending since the queue was last empty
 }
 
-func newCoalescingQueue() *coalescingQueue {
-	return &coalescingQueue{pending: make(map[Key]*queued)}
+// releaseAbove is the size past which an emptied queue gives its memory
+// back: a Go map does not shrink, and a dump's would stay as large as the
+// dump for good.
+const releaseAbove = 256
+
+// pendingKey is what a coalescingQueue holds for a key.
+type pendingKey struct {
+	version uint64
+	seq     uint64
+	own     *Entry // the value to send, when it is not the table's
+	live    bool
+}
+
+func newCoalescingQueue(lookup func(Key) (Entry, bool)) *coalescingQueue {
+	return &coalescingQueue{lookup: lookup, pending: make(map[Key]pendingKey)}
+}
+
+// ownValue is n's value when the table does not hold it: a removal, or a
+// value forced in (a clearing).
+func ownValue(n queued, force bool) *Entry {
+	if !n.e.Removed && !force {
+		return nil
+	}
+	e := n.e
+	return &e
 }
 
 // push records n as the value to send for its key, replacing an older
@@ -39,9 +71,8 @@ func (c *coalescingQueue) push(n queued, force bool) (uint64, bool) {
 	k := n.e.State.Key
 	q, ok := c.pending[k]
 	if !ok {
-		q = new(queued) // not &n: n would then escape on every call
-		*q = n
-		c.pending[k] = q
+		c.pending[k] = pendingKey{version: n.e.Version, seq: n.seq, own: ownValue(n, force), live: n.live}
+		c.peak = max(c.peak, len(c.pending))
 		if n.live {
 			c.live.push(k)
 		} else {
@@ -50,20 +81,22 @@ func (c *coalescingQueue) push(n queued, force bool) (uint64, bool) {
 		return 0, false
 	}
 	var replaced uint64
-	changed := force || n.e.Version > q.e.Version
+	changed := force || n.e.Version > q.version
 	if changed {
 		replaced = q.seq
-		q.e, q.seq = n.e, n.seq
+		q.version, q.seq, q.own = n.e.Version, n.seq, ownValue(n, force)
 	}
 	if n.live && !q.live {
 		q.live = true
 		c.live.push(k)
 	}
+	c.pending[k] = q
 	return replaced, changed
 }
 
 // next returns the oldest live key's value, else the oldest of the full
-// send. Slots of keys sent since, or moved to the live queue, are skipped.
+// send. Slots of keys sent since, or moved to the live queue, are skipped,
+// and so are keys the table no longer holds: their removal is on its way.
 func (c *coalescingQueue) next() (queued, bool) {
 	for _, l := range [...]struct {
 		q    *keyQueue
@@ -75,7 +108,21 @@ func (c *coalescingQueue) next() (queued, bool) {
 				break
 			}
 			if q, pending := c.pending[k]; pending && q.live == l.live {
-				return *q, true
+				if q.own != nil {
+					return queued{e: *q.own, live: q.live, seq: q.seq}, true
+				}
+				e, held := c.lookup(k)
+				if held {
+					// A newer value in the table is sent now: its change,
+					// when it is routed, then finds nothing newer to queue.
+					q.version = max(q.version, e.Version)
+					c.pending[k] = q
+					return queued{e: e, live: q.live, seq: q.seq}, true
+				}
+				delete(c.pending, k)
+				l.q.pop()
+				c.releaseIfEmpty()
+				continue
 			}
 			l.q.pop()
 		}
@@ -94,6 +141,15 @@ func (c *coalescingQueue) done(k Key, seq uint64) {
 			kq.pop()
 		}
 	}
+	c.releaseIfEmpty()
+}
+
+func (c *coalescingQueue) releaseIfEmpty() {
+	if len(c.pending) > 0 || c.peak <= releaseAbove {
+		return
+	}
+	c.pending = make(map[Key]pendingKey)
+	c.live, c.bulk, c.peak = keyQueue{}, keyQueue{}, 0
 }
 
 func (c *coalescingQueue) len() int { return len(c.pending) }

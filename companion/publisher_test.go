@@ -537,3 +537,30 @@ func TestKeyQueue(t *testing.T) {
 		t.Errorf("not empty: %d", len(q.keys))
 	}
 }
+
+// A queue emptied after a dump gives its memory back (a Go map does not
+// shrink), and keeps working.
+func TestCoalescingQueueReleasesAfterADump(t *testing.T) {
+	tab := NewTable()
+	c := newCoalescingQueue(func(k Key) (Entry, bool) { return tab.Get(meEID, k) })
+	const n = releaseAbove + 10
+	for i := range n {
+		e, _ := tab.Set(meEID, Device("PJSIP/"+strconv.Itoa(i), InUse, true))
+		c.push(queued{e: e, seq: uint64(i + 1)}, false)
+	}
+	for range n {
+		q, ok := c.next()
+		if !ok {
+			t.Fatal("queue ran dry early")
+		}
+		c.done(q.e.State.Key, q.seq)
+	}
+	if c.len() != 0 || c.peak != 0 || c.bulk.keys != nil || c.live.keys != nil {
+		t.Errorf("after the dump: %d pending, peak %d, %d+%d key slots kept", c.len(), c.peak, cap(c.bulk.keys), cap(c.live.keys))
+	}
+	e, _ := tab.Set(meEID, Device("PJSIP/0", Busy, true))
+	c.push(queued{e: e, live: true, seq: n + 1}, false)
+	if q, ok := c.next(); !ok || q.e.State.Device != Busy || !q.live {
+		t.Errorf("after the release: %+v %v", q, ok)
+	}
+}

@@ -18,6 +18,11 @@ type Entry struct {
 	Version uint64
 	// Removed is set only in changes handed out by a Watcher.
 	Removed bool
+	// Bulk is set only in changes handed out by a Watcher: the change came
+	// from a snapshot (Replace), not from a live event, so a publisher
+	// queues it behind live changes, as a full send. A key whose pending
+	// change is live stays live when a snapshot changes it again.
+	Bulk bool
 	// At is when the table took this value (or the removal): a publisher
 	// measures from it how long a change took to reach a peer.
 	At time.Time
@@ -47,10 +52,10 @@ func NewTable() *Table {
 func (t *Table) Set(origin EntityID, s State) (Entry, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.set(origin, s)
+	return t.set(origin, s, false)
 }
 
-func (t *Table) set(origin EntityID, s State) (Entry, bool) {
+func (t *Table) set(origin EntityID, s State, bulk bool) (Entry, bool) {
 	s = s.normalized()
 	keys := t.origins[origin]
 	if old, ok := keys[s.Key]; ok && old.State == s {
@@ -63,7 +68,9 @@ func (t *Table) set(origin EntityID, s State) (Entry, bool) {
 	t.version++
 	e := Entry{Origin: origin, State: s, Version: t.version, At: time.Now()}
 	keys[s.Key] = e
-	t.notify(e)
+	n := e
+	n.Bulk = bulk
+	t.notify(n)
 	return e, true
 }
 
@@ -71,10 +78,10 @@ func (t *Table) set(origin EntityID, s State) (Entry, bool) {
 func (t *Table) Delete(origin EntityID, k Key) (Entry, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.delete(origin, k)
+	return t.delete(origin, k, false)
 }
 
-func (t *Table) delete(origin EntityID, k Key) (Entry, bool) {
+func (t *Table) delete(origin EntityID, k Key, bulk bool) (Entry, bool) {
 	keys := t.origins[origin]
 	old, ok := keys[k]
 	if !ok {
@@ -85,7 +92,7 @@ func (t *Table) delete(origin EntityID, k Key) (Entry, bool) {
 		delete(t.origins, origin)
 	}
 	t.version++
-	t.notify(Entry{Origin: origin, State: old.State, Version: t.version, Removed: true, At: time.Now()})
+	t.notify(Entry{Origin: origin, State: old.State, Version: t.version, Removed: true, Bulk: bulk, At: time.Now()})
 	return old, true
 }
 
@@ -96,7 +103,7 @@ func (t *Table) DeleteOrigin(origin EntityID) []Entry {
 	defer t.mu.Unlock()
 	removed := sortedEntries(t.origins[origin])
 	for _, e := range removed {
-		t.delete(origin, e.State.Key)
+		t.delete(origin, e.State.Key, false)
 	}
 	return removed
 }
@@ -106,7 +113,8 @@ func (t *Table) DeleteOrigin(origin EntityID) []Entry {
 // are removed, changed ones updated, unchanged ones left alone (no
 // notification), so that watchers see only what really moved while the
 // source was away. It reports how many keys changed and how many were
-// removed. When a key appears twice in states, the last one wins.
+// removed. When a key appears twice in states, the last one wins. Its
+// changes reach watchers marked Bulk.
 func (t *Table) Replace(origin EntityID, kind Kind, states []State) (changed, removed int) {
 	latest := make(map[Key]State, len(states))
 	order := make([]Key, 0, len(states))
@@ -122,13 +130,13 @@ func (t *Table) Replace(origin EntityID, kind Kind, states []State) (changed, re
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range order {
-		if _, ok := t.set(origin, latest[k]); ok {
+		if _, ok := t.set(origin, latest[k], true); ok {
 			changed++
 		}
 	}
 	for _, e := range sortedEntries(t.origins[origin]) {
 		if _, ok := latest[e.State.Key]; !ok && e.State.Key.Kind == kind {
-			t.delete(origin, e.State.Key)
+			t.delete(origin, e.State.Key, true)
 			removed++
 		}
 	}
@@ -263,6 +271,7 @@ func (w *Watcher) offer(e Entry) {
 	id := originKey{e.Origin, e.State.Key}
 	w.mu.Lock()
 	if i, found := w.pending[id]; found {
+		e.Bulk = e.Bulk && w.order[i].Bulk // a pending live change stays live
 		w.order[i] = e
 	} else {
 		w.pending[id] = len(w.order)

@@ -292,3 +292,41 @@ func TestWatcherCloseClosesC(t *testing.T) {
 	}
 	tab.Set(eidA, Device("x", Busy, true)) // must not send on the closed channel
 }
+
+// A snapshot's changes reach watchers marked Bulk, live ones not, and a
+// key whose pending change is live stays live when a snapshot moves it.
+func TestWatcherMarksSnapshotChangesBulk(t *testing.T) {
+	tab := NewTable()
+	tab.Set(eidA, Device("PJSIP/gone", InUse, true))
+	w := tab.Watch(nil)
+	defer w.Close()
+	tab.Set(eidA, Device("PJSIP/live", InUse, true))
+	tab.Replace(eidA, KindDevice, []State{
+		Device("PJSIP/live", Ringing, true),
+		Device("PJSIP/snap", NotInUse, true),
+	})
+	bulk := map[string]bool{}
+	removed := map[string]bool{}
+	for _, e := range w.Changes() {
+		bulk[e.State.Key.Name] = e.Bulk
+		removed[e.State.Key.Name] = e.Removed
+	}
+	want := map[string]bool{"PJSIP/live": false, "PJSIP/snap": true, "PJSIP/gone": true}
+	for name, b := range want {
+		if got, ok := bulk[name]; !ok || got != b {
+			t.Errorf("%s: Bulk %v (seen %v), want %v", name, got, ok, b)
+		}
+	}
+	if !removed["PJSIP/gone"] {
+		t.Error("the key the snapshot left out is not removed")
+	}
+	if e, _ := tab.Get(eidA, DeviceKey("PJSIP/snap")); e.Bulk {
+		t.Error("the stored entry is marked Bulk; only changes are")
+	}
+	tab.Set(eidA, Device("PJSIP/snap", InUse, true))
+	for _, e := range w.Changes() {
+		if e.Bulk {
+			t.Errorf("a live change after the snapshot is Bulk: %v", e.State)
+		}
+	}
+}

@@ -44,6 +44,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	quick := fs.Bool("quick", false, "tiny sizes for a CI smoke run of a few seconds")
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of a table")
 	cpuProfile := fs.String("cpuprofile", "", "") // hidden: write a CPU profile of the run to FILE
+	memProfile := fs.String("memprofile", "", "") // hidden: heap profiles: the dump sender near its peak (FILE.sender-VARIANT), memory receivers (FILE.receiver-VARIANT-KEYS)
 	child := fs.Bool("dump-child", false, "")     // hidden: the sender of dump and memory, in a child process
 	childAMI := fs.String("child-ami", "", "")
 	childPeers := fs.String("child-peers", "", "")
@@ -66,6 +67,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	o.memProfile = *memProfile
 	if *cpuProfile != "" {
 		o.cpuProfile = *cpuProfile
 		f, err := os.Create(*cpuProfile)
@@ -81,7 +83,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 	if *child {
-		return benchChild(*childAMI, *childPeers, *childFIFO, os.Stdin, stdout, stderr)
+		return benchChild(*childAMI, *childPeers, *childFIFO, *memProfile, os.Stdin, stdout, stderr)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -145,6 +147,7 @@ type benchOptions struct {
 	memKeys                  int
 	timeout, cap             time.Duration
 	cpuProfile               string // the sender's child process writes FILE.sender-VARIANT
+	memProfile               string // the sender's child process writes FILE.sender-VARIANT at its peak heap
 	log                      *slog.Logger
 	progress                 func(format string, args ...any)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ import (
 // prints "vmhwm KIB" and exits.
 
 // benchChild is the child's side.
-func benchChild(amiAddr, peerList string, fifo bool, in io.Reader, out, stderr io.Writer) int {
+func benchChild(amiAddr, peerList string, fifo bool, memProfile string, in io.Reader, out, stderr io.Writer) int {
 	defer removeScratchState()
 	var ports []int
 	for _, f := range strings.Split(peerList, ",") {
@@ -46,6 +47,10 @@ func benchChild(amiAddr, peerList string, fifo bool, in io.Reader, out, stderr i
 		return 1
 	}
 	fmt.Fprintln(out, "started")
+	if memProfile != "" {
+		stop := profilePeakHeap(memProfile)
+		defer stop()
+	}
 	// Ends at EOF: the parent closed our stdin, or died.
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
@@ -56,6 +61,38 @@ func benchChild(amiAddr, peerList string, fifo bool, in io.Reader, out, stderr i
 	n.close()
 	fmt.Fprintf(out, "vmhwm %d\n", vmHWM())
 	return 0
+}
+
+// profilePeakHeap writes a heap profile to file whenever the heap has
+// grown a tenth past its largest so far, checked every 100 ms, so the
+// file ends up showing the heap near its peak; for finding what to cut.
+func profilePeakHeap(file string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var peak uint64
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapAlloc < peak+peak/10 {
+				continue
+			}
+			peak = m.HeapAlloc
+			if f, err := os.Create(file); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func heapAfterGC() uint64 {
@@ -108,6 +145,9 @@ func startDumpChild(o benchOptions, amiAddr string, ports []int, v variant) (*du
 	}
 	if o.cpuProfile != "" {
 		args = append(args, "--cpuprofile", o.cpuProfile+".sender-"+v.name)
+	}
+	if o.memProfile != "" {
+		args = append(args, "--memprofile", o.memProfile+".sender-"+v.name)
 	}
 	c := &dumpChild{cmd: exec.Command(exe, args...), lines: make(chan string, 8)}
 	c.cmd.Env = append(os.Environ(), childEnvForTests)
@@ -357,6 +397,12 @@ func memoryRun(o benchOptions, v variant, keys int) (sender, receiver float64, e
 	// frees: a heap measured before it started would count the garbage
 	// of earlier scenarios collected since.
 	with := heapAfterGC()
+	if o.memProfile != "" {
+		if f, err := os.Create(fmt.Sprintf("%s.receiver-%s-%d", o.memProfile, v.name, keys)); err == nil {
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	rs.close()
 	clear(rs) // let the closed receiver go
 	without := heapAfterGC()

@@ -28,7 +28,7 @@ const wait = 5 * time.Second
 
 // newStack starts a Stack on the given listeners ("udp", "tcp", "tls"),
 // all on 127.0.0.1 with a port of the system's choosing.
-func newStack(t *testing.T, opts Options, transports ...string) *Stack {
+func newStack(t testing.TB, opts Options, transports ...string) *Stack {
 	t.Helper()
 	for _, tp := range transports {
 		opts.Node.SIPListen = append(opts.Node.SIPListen, companion.Listener{Transport: tp, Host: "127.0.0.1"})
@@ -45,7 +45,7 @@ func newStack(t *testing.T, opts Options, transports ...string) *Stack {
 }
 
 // addr returns the bound address of st's listener for tp.
-func addr(t *testing.T, st *Stack, tp string) netip.AddrPort {
+func addr(t testing.TB, st *Stack, tp string) netip.AddrPort {
 	t.Helper()
 	for _, l := range st.Addrs() {
 		if l.Transport == tp {
@@ -58,7 +58,7 @@ func addr(t *testing.T, st *Stack, tp string) netip.AddrPort {
 
 // serve runs st.Serve(h) until the test ends, and returns once PUBLISHes
 // reach h.
-func serve(t *testing.T, st *Stack, h companion.PublishHandler) {
+func serve(t testing.TB, st *Stack, h companion.PublishHandler) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -73,7 +73,7 @@ func serve(t *testing.T, st *Stack, h companion.PublishHandler) {
 }
 
 // waitServing returns once st hands PUBLISHes to a handler.
-func waitServing(t *testing.T, st *Stack) {
+func waitServing(t testing.TB, st *Stack) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {

@@ -16,11 +16,12 @@ import (
 
 // hop is where one request goes and what its Via says.
 type hop struct {
-	transport string   // "UDP", "TCP" or "TLS"
-	dest      string   // host:port; an IP for UDP
-	laddr     sip.Addr // UDP listener to send from; zero: a socket of sipgo's
-	viaHost   string   // "": sipgo writes the connection's local address
-	viaPort   int      // 0: sipgo writes the connection's local port
+	transport string         // "UDP", "TCP" or "TLS"
+	dest      string         // host:port; an IP for UDP
+	laddr     sip.Addr       // UDP listener to send from; zero: a socket of sipgo's
+	viaHost   string         // "": sipgo writes the connection's local address
+	viaPort   int            // 0: sipgo writes the connection's local port
+	udpDst    netip.AddrPort // UDP: the resolved destination
 }
 
 // uriTransport is the transport a URI asks for: its transport parameter,
@@ -79,8 +80,8 @@ func (s *Stack) hopTo(ctx context.Context, u companion.SIPURI, tp string) (hop, 
 	if err != nil {
 		return h, err
 	}
-	h.dest = dst.String()
-	local, err := localAddrFor(dst)
+	h.dest, h.udpDst = dst.String(), dst
+	local, err := s.localAddrs.get(dst)
 	if err != nil {
 		return h, err
 	}
@@ -149,15 +150,4 @@ func lookupIP(ctx context.Context, host string) (netip.Addr, error) {
 		return netip.Addr{}, errors.New("no address for " + host)
 	}
 	return ips[0], nil
-}
-
-// localAddrFor returns the address the system sends to dst from. A
-// connected UDP socket learns it without sending anything.
-func localAddrFor(dst netip.AddrPort) (netip.Addr, error) {
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }

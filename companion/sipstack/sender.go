@@ -51,6 +51,31 @@ type sender struct {
 	callID string
 	cseq   uint32
 	tagged bool // the current Call-ID's publication got an entity tag
+	uris   *senderURIs
+}
+
+// senderURIs are the sender's URIs parsed once: parsing and printing
+// them for every PUBLISH was a few per cent of a dump's CPU.
+type senderURIs struct {
+	ruri, from, to sip.Uri
+	err            error
+}
+
+// parsedURIs parses the sender's URIs on first use; guarded by sem.
+func (p *sender) parsedURIs() *senderURIs {
+	if p.uris != nil {
+		return p.uris
+	}
+	u := &senderURIs{}
+	if err := sip.ParseUri(p.server.String(), &u.ruri); err != nil {
+		u.err = fmt.Errorf("server URI: %w", err)
+	} else if err := sip.ParseUri(p.from.String(), &u.from); err != nil {
+		u.err = fmt.Errorf("from URI: %w", err)
+	} else if err := sip.ParseUri(p.to.String(), &u.to); err != nil {
+		u.err = fmt.Errorf("to URI: %w", err)
+	}
+	p.uris = u
+	return u
 }
 
 // Publish sends req and waits for its final answer, answering digest
@@ -97,6 +122,9 @@ func (p *sender) Publish(ctx context.Context, req companion.PublishRequest) (com
 		}
 		res, err := p.st.client.Do(ctx, sreq)
 		if err != nil {
+			if h.udpDst.IsValid() {
+				p.st.localAddrs.forget(h.udpDst) // the route may have changed
+			}
 			return companion.PublishResult{}, fmt.Errorf("PUBLISH to %s: %w", p.server, err)
 		}
 		if attempts < maxAuthAttempts && p.answer(res, sreq, req.Body, auth) {
@@ -165,17 +193,14 @@ func (p *sender) answer(res *sip.Response, sreq *sip.Request, body []byte, auth 
 // Via, From, To, Call-ID, CSeq, Event, SIP-If-Match, Expires,
 // Max-Forwards, User-Agent, credentials, Content-Type, Content-Length.
 func (p *sender) build(req companion.PublishRequest, h hop, fromTag string, auth map[string]string) (*sip.Request, error) {
-	var ruri, from, to sip.Uri
-	if err := sip.ParseUri(p.server.String(), &ruri); err != nil {
-		return nil, fmt.Errorf("server URI: %w", err)
+	u := p.parsedURIs()
+	if u.err != nil {
+		return nil, u.err
 	}
-	if err := sip.ParseUri(p.from.String(), &from); err != nil {
-		return nil, fmt.Errorf("from URI: %w", err)
-	}
-	if err := sip.ParseUri(p.to.String(), &to); err != nil {
-		return nil, fmt.Errorf("to URI: %w", err)
-	}
-	r := sip.NewRequest(sip.PUBLISH, ruri)
+	// NewRequest copies the Request-URI's parameters; From and To get
+	// copies of their own, so that no request shares the parsed ones.
+	from, to := *u.from.Clone(), *u.to.Clone()
+	r := sip.NewRequest(sip.PUBLISH, u.ruri)
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: h.transport,
 		Host: h.viaHost, Port: h.viaPort, Params: sip.NewParams()}
 	via.Params.Add("rport", "")

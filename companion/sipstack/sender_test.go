@@ -26,7 +26,7 @@ import (
 	"github.com/astcompanion/sidecar/companion"
 )
 
-func mustURI(t *testing.T, s string) companion.SIPURI {
+func mustURI(t testing.TB, s string) companion.SIPURI {
 	t.Helper()
 	u, err := companion.ParseSIPURI(s)
 	if err != nil {
@@ -37,7 +37,7 @@ func mustURI(t *testing.T, s string) companion.SIPURI {
 
 // publishConfig is what the config loader makes of server_uri = s: From
 // and To default to the URI's identity.
-func publishConfig(t *testing.T, s string) *companion.PublishConfig {
+func publishConfig(t testing.TB, s string) *companion.PublishConfig {
 	u := mustURI(t, s)
 	return &companion.PublishConfig{ServerURI: u, FromURI: u.Identity(), ToURI: u.Identity()}
 }

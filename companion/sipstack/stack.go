@@ -102,6 +102,8 @@ type Stack struct {
 	nonces *nonces
 	lns    []*listener
 
+	localAddrs localAddrs // UDP source address per destination
+
 	loops   sync.WaitGroup // one per listener, and the refusal log's flusher
 	done    chan struct{}  // closed by Close
 	started chan struct{}  // closed by the first Serve
