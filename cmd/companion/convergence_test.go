@@ -231,3 +231,22 @@ func (p *pair) settle(t *testing.T, what string) {
 	p.b.work.burst(200)
 	converge(t, what, convergeBound, p.converged)
 }
+
+// A normal start of two companions beside their Asterisks, and their first
+// exchange, log no warning and no error: an admin reading the journal
+// after a deploy sees nothing that reads as a failure.
+func TestNormalStartLogsNoWarning(t *testing.T) {
+	leakCheck(t)
+	p := newPair(t, pairOptions{expiration: 60, seed: 7})
+	converge(t, "initial sync", convergeBound, p.converged)
+	for _, s := range []*side{p.a, p.b} {
+		if !strings.Contains(s.proc.log.String(), "level=INFO msg=running") {
+			t.Fatalf("%s: its log was not captured:\n%s", s.name, s.proc.log.String())
+		}
+		for _, line := range strings.Split(s.proc.log.String(), "\n") {
+			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+				t.Errorf("%s logged on a normal start: %s", s.name, line)
+			}
+		}
+	}
+}
