@@ -224,6 +224,10 @@ func shardOf(k Key, width int) int {
 // (Expires: 0), all at once, as 'core stop gracefully' does.
 func (p *Publisher) Run(ctx context.Context) error {
 	w := p.local.Watch(p.wants)
+	if p.opts.FIFO {
+		// Every change goes out, none merged, as the native module does.
+		w = p.local.WatchEvery(p.wants)
+	}
 	defer w.Close()
 	p.mu.Lock()
 	p.watcher = w

@@ -219,6 +219,18 @@ func (t *Table) Watch(match func(origin EntityID, k Key) bool) *Watcher {
 	return w
 }
 
+// WatchEvery is Watch without coalescing: every change is kept, in order,
+// up to MaxFIFO pending ones (later ones are dropped). It exists for the
+// bench's native-like baseline (PublisherOptions.FIFO), which sends every
+// change as the native module does.
+func (t *Table) WatchEvery(match func(origin EntityID, k Key) bool) *Watcher {
+	w := &Watcher{table: t, match: match, signal: make(chan struct{}, 1)}
+	t.mu.Lock()
+	t.watchers[w] = struct{}{}
+	t.mu.Unlock()
+	return w
+}
+
 type originKey struct {
 	origin EntityID
 	key    Key
@@ -232,7 +244,7 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	order   []Entry           // pending changes, in the order their keys first changed
-	pending map[originKey]int // index into order
+	pending map[originKey]int // index into order; nil: every change is kept (WatchEvery)
 }
 
 // C receives a value whenever changes are pending. One receive may stand
@@ -270,7 +282,11 @@ func (w *Watcher) offer(e Entry) {
 	}
 	id := originKey{e.Origin, e.State.Key}
 	w.mu.Lock()
-	if i, found := w.pending[id]; found {
+	if w.pending == nil {
+		if len(w.order) < MaxFIFO {
+			w.order = append(w.order, e)
+		}
+	} else if i, found := w.pending[id]; found {
 		e.Bulk = e.Bulk && w.order[i].Bulk // a pending live change stays live
 		w.order[i] = e
 	} else {

@@ -330,3 +330,21 @@ func TestWatcherMarksSnapshotChangesBulk(t *testing.T) {
 		}
 	}
 }
+
+func TestWatchEveryKeepsEveryChange(t *testing.T) {
+	tb := NewTable()
+	eid := EntityID{2, 0, 0, 0, 0, 1}
+	every, merged := tb.WatchEvery(nil), tb.Watch(nil)
+	defer every.Close()
+	defer merged.Close()
+	for _, st := range []DeviceState{InUse, Ringing, NotInUse} {
+		tb.Set(eid, Device("PJSIP/alice", st, true))
+	}
+	got := every.Changes()
+	if len(got) != 3 || got[0].State.Device != InUse || got[2].State.Device != NotInUse {
+		t.Fatalf("WatchEvery gave %v, want the three changes in order", got)
+	}
+	if n := len(merged.Changes()); n != 1 {
+		t.Fatalf("Watch gave %d changes, want them merged into 1", n)
+	}
+}
