@@ -21,6 +21,9 @@ type Exchange struct {
 	receiver *Receiver
 	apply    *Apply
 	liveness *Liveness
+	// fleet is whether [fleet] was set at start: the fleet link runs
+	// from start to stop, a reload neither starts nor stops it.
+	fleet bool
 
 	// LocalTable holds this node's states (origin = its EID); RemoteTable
 	// the peers' (origin = the sender's EID).
@@ -69,6 +72,7 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 	x := &Exchange{
 		cfg:         cfg,
 		eid:         eid,
+		fleet:       cfg.Fleet != nil,
 		opts:        opts,
 		log:         log,
 		LocalTable:  NewTable(),
@@ -131,10 +135,10 @@ func NewExchange(cfg *Config, eid EntityID, opts ExchangeOptions) *Exchange {
 	return x
 }
 
-// peerOf names the source of eid's states for the {peer} placeholder: the
-// SIP peer holding eid, else, with [fleet], FleetPeerName.
+// peerOf names the source of eid's states for the {peer} placeholder and
+// /status: the SIP peer holding eid, else, with [fleet], FleetPeerName.
 func (x *Exchange) peerOf(eid EntityID) string {
-	if p := x.receiver.PeerOf(eid); p != "" || x.cfg.Fleet == nil {
+	if p := x.receiver.PeerOf(eid); p != "" || !x.fleet {
 		return p
 	}
 	return FleetPeerName

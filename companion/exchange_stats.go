@@ -18,8 +18,10 @@ func (x *Exchange) ApplyStats() (s ApplyStats, ok bool) {
 	return x.apply.Stats(), true
 }
 
-// PeerOf names the peer that holds eid's states now, "" when none does.
-func (x *Exchange) PeerOf(eid EntityID) string { return x.receiver.PeerOf(eid) }
+// PeerOf names where eid's states come from now: the SIP peer that holds
+// them, else, with [fleet], FleetPeerName (the name {peer} expands to),
+// else "".
+func (x *Exchange) PeerOf(eid EntityID) string { return x.peerOf(eid) }
 
 // EID is this node's Entity ID.
 func (x *Exchange) EID() EntityID { return x.eid }

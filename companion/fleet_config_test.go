@@ -14,6 +14,15 @@ func TestFleetStatesNameTheirPeerFleet(t *testing.T) {
 	if got := x.peerOf(stranger); got != FleetPeerName {
 		t.Errorf("with [fleet], an EID no peer holds is named %q, want %q", got, FleetPeerName)
 	}
+	if got := x.PeerOf(stranger); got != FleetPeerName {
+		t.Errorf("/status names the source of a fleet EID %q, want %q", got, FleetPeerName)
+	}
+	// The link runs from start to stop: a reload that drops [fleet] does
+	// not rename the states it still brings.
+	cfg.Fleet = nil
+	if got := x.peerOf(stranger); got != FleetPeerName {
+		t.Errorf("after the configuration lost [fleet]: %q", got)
+	}
 }
 
 func TestFleetSwitchesPasses(t *testing.T) {

@@ -39,6 +39,8 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.tpKeys, "throughput-keys", 20_000, "throughput: distinct devices changed at once")
 	fs.DurationVar(&o.window, "window", 10*time.Second, "throughput: longest measuring window")
 	fs.IntVar(&o.memKeys, "memory-keys", 50_000, "memory: keys of the smaller run (the larger has twice as many)")
+	fs.IntVar(&o.fleetNodes, "fleet-nodes", 20, "fleet: nodes (fleet mode through one embedded NATS server, and a SIP full mesh of as many)")
+	fs.IntVar(&o.fleetDevices, "fleet-devices", 2000, "fleet: devices per node, all changed at once on one node")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest wait for the companion to converge; beyond it the scenario fails")
 	fs.DurationVar(&o.cap, "baseline-cap", time.Minute, "longest wait for the baseline; beyond it its figure is a lower bound")
 	quick := fs.Bool("quick", false, "tiny sizes for a CI smoke run of a few seconds")
@@ -132,7 +134,7 @@ func typeName(f *flag.Flag) string {
 	return name
 }
 
-var benchScenarios = []string{"burst", "dump", "live", "latency", "throughput", "memory"}
+var benchScenarios = []string{"burst", "dump", "live", "latency", "throughput", "memory", "fleet"}
 
 type benchOptions struct {
 	scenarios                []string
@@ -145,6 +147,7 @@ type benchOptions struct {
 	tpKeys                   int
 	window                   time.Duration
 	memKeys                  int
+	fleetNodes, fleetDevices int
 	timeout, cap             time.Duration
 	cpuProfile               string // the sender's child process writes FILE.sender-VARIANT
 	memProfile               string // the sender's child process writes FILE.sender-VARIANT at its peak heap
@@ -166,6 +169,8 @@ func (o *benchOptions) quickSizes(set map[string]bool) {
 	shrink("rate", &o.rate, 400)
 	shrink("throughput-keys", &o.tpKeys, 200)
 	shrink("memory-keys", &o.memKeys, 400)
+	shrink("fleet-nodes", &o.fleetNodes, 3)
+	shrink("fleet-devices", &o.fleetDevices, 50)
 	if !set["duration"] {
 		o.duration = 500 * time.Millisecond
 	}
@@ -185,13 +190,17 @@ func (o *benchOptions) check() error {
 		name string
 		n    int
 	}{{"devices", o.devices}, {"changes", o.changes}, {"dump-devices", o.dumpDevices}, {"dump-mailboxes", o.dumpMailboxes},
-		{"dump-peers", o.dumpPeers}, {"rate", o.rate}, {"throughput-keys", o.tpKeys}, {"memory-keys", o.memKeys}} {
+		{"dump-peers", o.dumpPeers}, {"rate", o.rate}, {"throughput-keys", o.tpKeys}, {"memory-keys", o.memKeys},
+		{"fleet-devices", o.fleetDevices}} {
 		if v.n <= 0 {
 			return fmt.Errorf("--%s must be positive", v.name)
 		}
 	}
 	if o.dumpPeers > 9 {
 		return errors.New("--dump-peers: at most 9")
+	}
+	if o.fleetNodes < 2 || o.fleetNodes > 200 {
+		return errors.New("--fleet-nodes: from 2 to 200")
 	}
 	if o.duration <= 0 || o.window <= 0 || o.timeout <= 0 || o.cap <= 0 {
 		return errors.New("--duration, --window, --timeout and --baseline-cap must be positive")
@@ -259,6 +268,7 @@ func higherIsBetter(unit string) bool { return unit == "changes/s" || unit == "P
 type BenchReport struct {
 	Command  string      `json:"command"`
 	Results  []BenchLine `json:"results"`
+	Notes    []string    `json:"notes"` // what the columns compare
 	Failures []string    `json:"failures,omitempty"`
 }
 
@@ -324,7 +334,22 @@ func runBench(o benchOptions) *BenchReport {
 		}
 		r.add(rn.scenario, rn.rtt, rn.hasRTT, byVariant)
 	}
+	r.Notes = benchNotes(o.scenarios)
 	return r
+}
+
+// benchNotes say what the companion and baseline columns are.
+func benchNotes(scenarios []string) []string {
+	var notes []string
+	if slices.ContainsFunc(scenarios, func(s string) bool { return s != "fleet" }) {
+		notes = append(notes, "baseline: one PUBLISH in flight per peer and event, plain FIFO, no coalescing (res_pjsip_outbound_publish's model)")
+	}
+	if slices.Contains(scenarios, "fleet") {
+		notes = append(notes, "fleet: companion = fleet mode, every node through one embedded NATS JetStream server; baseline = the same fan-out over a SIP full mesh, "+
+			"one sender publishing to N−1 SIP peers with the companion's pipelined publisher; both in-process on loopback, timed until every other node's remote table holds the burst (nothing written into an Asterisk)")
+	}
+	notes = append(notes, "gain: how many times better the companion is; ≥/≤: that run hit its time bound, so its figure is a bound")
+	return notes
 }
 
 func runScenario(o benchOptions, scenario string, rtt time.Duration, v variant) ([]measure, error) {
@@ -341,6 +366,8 @@ func runScenario(o benchOptions, scenario string, rtt time.Duration, v variant) 
 		return benchThroughput(o, rtt, v)
 	case "memory":
 		return benchMemory(o, v)
+	case "fleet":
+		return benchFleetScenario(o, v)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", scenario)
 }
@@ -421,8 +448,9 @@ func (r *BenchReport) table(w io.Writer) {
 			l.Companion.format(l.Unit), l.Baseline.format(l.Unit), gain, strings.Join(notes, "; "))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "baseline: one PUBLISH in flight per peer and event, plain FIFO, no coalescing (res_pjsip_outbound_publish's model);")
-	fmt.Fprintln(w, "gain: how many times better the companion is; ≥/≤: that run hit its time bound, so its figure is a bound.")
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, n+".")
+	}
 	if len(r.Failures) > 0 {
 		fmt.Fprintf(w, "%d FAILED\n", len(r.Failures))
 	}

@@ -70,6 +70,7 @@ func benchFleet(ctx context.Context, nodes, devices, burst int, within time.Dura
 	defer wg.Wait()
 	defer cancel()
 	name := func(n, i int) string { return fmt.Sprintf("PJSIP/n%02d-%05d", n, i) }
+	name0 := func(i int) string { return name(0, i) }
 	for n := range members {
 		b := &members[n]
 		b.eid = companion.EntityID{0x02, 0, 0, 0, byte(n >> 8), byte(n)}
@@ -78,26 +79,21 @@ func benchFleet(ctx context.Context, nodes, devices, burst int, within time.Dura
 			b.local.Set(b.eid, companion.Device(name(n, i), companion.NotInUse, true))
 		}
 	}
-	// allHeld reports whether node m holds every device of every other
-	// node, node 0's first burst devices in state st.
+	// cursors[m] is how many of node 0's burst devices node m was seen to
+	// hold in the burst's state: a state, once there, stays, so each poll
+	// looks only at what is left, and polling takes little of the CPU the
+	// nodes are measured on.
+	cursors := make([]int, nodes)
 	allHeld := func(m int, st companion.DeviceState) bool {
 		for n := range members {
-			if n == m {
-				continue
-			}
-			if members[m].remote.Len(members[n].eid) != devices {
+			if n != m && members[m].remote.Len(members[n].eid) != devices {
 				return false
 			}
 		}
-		if st != companion.NotInUse && m != 0 {
-			for i := range burst {
-				e, ok := members[m].remote.Get(members[0].eid, companion.DeviceKey(name(0, i)))
-				if !ok || e.State.Device != st {
-					return false
-				}
-			}
+		if st == companion.NotInUse || m == 0 {
+			return true
 		}
-		return true
+		return holdsFrom(members[m].remote, members[0].eid, burst, st, name0, &cursors[m])
 	}
 	wait := func(st companion.DeviceState, from time.Time, per []time.Duration) error {
 		deadline := time.Now().Add(within)
@@ -155,4 +151,49 @@ func benchFleet(ctx context.Context, nodes, devices, burst int, within time.Dura
 	runtime.ReadMemStats(&ms)
 	res.HeapPerNode = ms.HeapAlloc / uint64(nodes)
 	return res, nil
+}
+
+// holdsFrom reports whether remote holds the first n devices of origin,
+// named by name, in state st, checking from *cursor on and moving it past
+// every device found there.
+func holdsFrom(remote *companion.Table, origin companion.EntityID, n int, st companion.DeviceState, name func(int) string, cursor *int) bool {
+	for ; *cursor < n; *cursor++ {
+		e, ok := remote.Get(origin, companion.DeviceKey(name(*cursor)))
+		if !ok || e.State.Device != st {
+			return false
+		}
+	}
+	return true
+}
+
+// benchFleetScenario is the bench's fleet scenario: the companion's
+// figure is fleet mode (benchFleet), the baseline's the same fan-out over
+// a SIP full mesh (benchMesh). Each reports the burst's fan-out and the
+// heap per node.
+func benchFleetScenario(o benchOptions, v variant) ([]measure, error) {
+	n, d := o.fleetNodes, o.fleetDevices
+	if !v.fifo {
+		r, err := benchFleet(context.Background(), n, d, d, o.timeout)
+		if err != nil {
+			return nil, err
+		}
+		return []measure{
+			{metric: "burst converged", unit: "s", value: r.Fanout.Seconds(),
+				detail: fmt.Sprintf("%d nodes × %d devices, %d-change burst on one node, held by the %d others (fleet start %s)", n, d, d, n-1, r.Start.Round(time.Millisecond))},
+			{metric: "heap per node", unit: "MiB", value: float64(r.HeapPerNode) / (1 << 20),
+				detail: "each node holds every other node's devices; the NATS server included"},
+		}, nil
+	}
+	r, err := benchMesh(o, n, d, o.cap, o.timeout)
+	if err != nil {
+		return nil, err
+	}
+	detail := fmt.Sprintf("SIP mesh: 1 sender → %d peers (mesh start %s)", n-1, r.Start.Round(time.Millisecond))
+	if r.Bound {
+		detail += fmt.Sprintf("; %d of %d receivers held the burst at the bound", r.Held, n-1)
+	}
+	return []measure{
+		{metric: "burst converged", unit: "s", value: r.Fanout.Seconds(), lower: r.Bound, detail: detail},
+		{metric: "heap per node", unit: "MiB", value: float64(r.HeapPerNode) / (1 << 20), detail: "only the receivers hold states"},
+	}, nil
 }

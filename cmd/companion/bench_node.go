@@ -143,6 +143,13 @@ func startBenchNode(src string, v variant, log *slog.Logger) (*benchNode, error)
 	if err != nil {
 		return nil, err
 	}
+	return startBenchNodeConfig(cfg, v, log)
+}
+
+// startBenchNodeConfig is startBenchNode with the file parsed: the bench
+// may change what the file cannot express (a publisher without [ami],
+// whose local table the bench sets itself).
+func startBenchNodeConfig(cfg *companion.Config, v variant, log *slog.Logger) (*benchNode, error) {
 	for i := range cfg.Peers {
 		if p := cfg.Peers[i].Publish; p != nil {
 			p.MaxInFlight = v.inFlight()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,6 +57,19 @@ func TestBenchQuick(t *testing.T) {
 			t.Errorf("%s ran at %v, want two round-trip times", s, rtts)
 		}
 	}
+	// fleet compares fleet mode with a SIP full mesh, both figures each.
+	fleet := map[string]bool{}
+	for _, l := range r.Results {
+		if l.Scenario == "fleet" {
+			fleet[l.Metric] = true
+		}
+	}
+	if !fleet["burst converged"] || !fleet["heap per node"] || len(fleet) != 2 {
+		t.Errorf("fleet reports %v, want burst converged and heap per node", fleet)
+	}
+	if len(r.Notes) != 3 || !strings.HasPrefix(r.Notes[1], "fleet: companion = fleet mode") {
+		t.Errorf("notes %q", r.Notes)
+	}
 	if !bytes.Contains(errs.Bytes(), []byte("bench: [")) {
 		t.Errorf("no progress on stderr:\n%s", errs.String())
 	}
@@ -68,6 +82,8 @@ func TestBenchFlags(t *testing.T) {
 		{"bench", "--rtt", "-1ms"},
 		{"bench", "--devices", "0"},
 		{"bench", "--dump-peers", "10"},
+		{"bench", "--fleet-nodes", "1"},
+		{"bench", "--fleet-devices", "0"},
 		{"bench", "extra"},
 	} {
 		var out, errs bytes.Buffer

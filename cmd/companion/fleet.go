@@ -8,6 +8,7 @@ import (
 
 	"github.com/astcompanion/sidecar/companion"
 	"github.com/astcompanion/sidecar/companion/fleet"
+	"github.com/astcompanion/sidecar/companion/httpstatus"
 )
 
 // startFleet runs the fleet link beside the exchange, when [fleet] is
@@ -25,6 +26,7 @@ func (n *node) startFleet(ctx context.Context) (stop func(abandon bool)) {
 		Remote: n.x.RemoteTable,
 		Logger: n.log.With("part", "fleet"),
 	})
+	n.fleet.Store(link)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -41,6 +43,26 @@ func (n *node) startFleet(ctx context.Context) (stop func(abandon bool)) {
 		cancel()
 		<-done
 	}
+}
+
+// fleetState is the link's figures for the status listener (with
+// [fleet]); not connected while the link is not built yet.
+func (n *node) fleetState() httpstatus.FleetState {
+	out := httpstatus.FleetState{Ignored: make(map[string]uint64, len(fleet.IgnoredReasons))}
+	for _, r := range fleet.IgnoredReasons {
+		out.Ignored[r] = 0
+	}
+	link := n.fleet.Load()
+	if link == nil {
+		return out
+	}
+	s := link.Stats()
+	out.Connected, out.Members, out.HeldStates, out.OurKeys, out.Pending = s.Connected, s.Members, s.HeldStates, s.OurKeys, s.Pending
+	out.Written, out.Failed, out.Purged, out.LastError, out.SyncedAt = s.Written, s.Failed, s.Purged, s.LastError, s.SyncedAt
+	for r, v := range s.Ignored {
+		out.Ignored[r] = v
+	}
+	return out
 }
 
 // summarizeFleet prints [fleet] for check-config, never a secret.

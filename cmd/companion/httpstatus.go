@@ -50,6 +50,9 @@ func (n *node) statusSource() *httpstatus.Source {
 			return httpstatus.AMIState{Connected: s.Connected, Connects: s.Connects, LastConnect: s.LastConnect, State: s.State, Reason: s.Reason}
 		}
 	}
+	if n.cfg.Fleet != nil {
+		src.Fleet = func() (httpstatus.FleetState, bool) { return n.fleetState(), true }
+	}
 	if n.keeper != nil {
 		src.Provision = func() httpstatus.ProvisionState {
 			s := n.keeper.Stats()

@@ -20,6 +20,7 @@ import (
 	"github.com/astcompanion/sidecar/ari"
 	"github.com/astcompanion/sidecar/companion"
 	"github.com/astcompanion/sidecar/companion/config"
+	"github.com/astcompanion/sidecar/companion/fleet"
 	"github.com/astcompanion/sidecar/companion/provision"
 	"github.com/astcompanion/sidecar/companion/sipstack"
 )
@@ -39,7 +40,10 @@ type node struct {
 	// keeper applies [[sorcery]] at start, on SIGHUP and after every AMI
 	// connect; nil without [ari].
 	keeper *provision.Keeper
-	out    io.Writer // where provisioning prints its plan and report
+	// fleet is the fleet link while it runs (startFleet); nil without
+	// [fleet] and before it starts. The status listener reads it.
+	fleet atomic.Pointer[fleet.Link]
+	out   io.Writer // where provisioning prints its plan and report
 	// barrier, when set, keeps the SIP stack up after the exchange stopped
 	// until its peers in this process stopped theirs (demo).
 	barrier *stopBarrier

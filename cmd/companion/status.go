@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/astcompanion/sidecar/companion"
 	"github.com/astcompanion/sidecar/companion/httpstatus"
 )
 
@@ -121,6 +124,9 @@ func printStatus(w io.Writer, st *httpstatus.Status) {
 		}
 		fmt.Fprintln(w)
 	}
+	if f := st.Fleet; f != nil {
+		printFleet(w, st.Time, f)
+	}
 	c := st.Counts
 	fmt.Fprintf(w, "counts    events in: %d device, %d mailbox; from peers: %d states accepted, %d filtered, %d refused; written: %d ok, %d failed\n",
 		c.DeviceEvents, c.MailboxEvents, c.StatesAccepted, c.StatesFiltered, c.Refused, c.WritesOK, c.WritesFailed)
@@ -130,6 +136,9 @@ func printStatus(w io.Writer, st *httpstatus.Status) {
 		for _, pr := range st.Problems {
 			fmt.Fprintf(w, "health    %s\n", p(pr))
 		}
+	}
+	for _, d := range st.Degraded {
+		fmt.Fprintf(w, "degraded  %s\n", p(d))
 	}
 
 	fmt.Fprintln(w)
@@ -194,6 +203,8 @@ func printStatus(w io.Writer, st *httpstatus.Status) {
 		switch {
 		case o.Local:
 			fmt.Fprintf(w, "states of %s (this node)\n", o.Origin)
+		case o.Peer == companion.FleetPeerName && st.Fleet != nil:
+			fmt.Fprintf(w, "states of %s (from the fleet)\n", o.Origin)
 		case o.Peer != "":
 			fmt.Fprintf(w, "states of %s (from peer %s)\n", o.Origin, p(o.Peer))
 		default:
@@ -216,6 +227,34 @@ func printStatus(w io.Writer, st *httpstatus.Status) {
 		}
 		fmt.Fprintf(w, "%d %s\n", len(o.Mailboxes), plural(len(o.Mailboxes), "mailbox", "mailboxes"))
 	}
+}
+
+// printFleet prints the fleet link on one line: link, members, states,
+// our keys; the ignored entries by reason and the last error when any.
+func printFleet(w io.Writer, now time.Time, f *httpstatus.FleetStatus) {
+	link := "in sync"
+	switch {
+	case !f.Connected:
+		link = "DOWN"
+	case f.SyncedAt != nil:
+		link = "in sync since " + ago(now, *f.SyncedAt) + " ago"
+	}
+	fmt.Fprintf(w, "fleet     %s, %d %s, %d %s held; our keys: %d (%d pending), %d written, %d failed; %d purged",
+		link, len(f.Members), plural(len(f.Members), "member", "members"), f.States, plural(f.States, "state", "states"),
+		f.OurKeys, f.Pending, f.Written, f.Failed, f.Purged)
+	var ignored []string
+	for _, r := range slices.Sorted(maps.Keys(f.Ignored)) {
+		if n := f.Ignored[r]; n > 0 {
+			ignored = append(ignored, fmt.Sprintf("%s %d", httpstatus.Printable(r), n))
+		}
+	}
+	if len(ignored) > 0 {
+		fmt.Fprintf(w, "; ignored: %s", strings.Join(ignored, ", "))
+	}
+	if f.LastError != "" {
+		fmt.Fprintf(w, "; last error: %s", cut(httpstatus.Printable(f.LastError), 80))
+	}
+	fmt.Fprintln(w)
 }
 
 func upDown(up bool) string {

@@ -92,11 +92,13 @@ func (l *Link) markerTTL() time.Duration { return max(4*l.cfg.PresenceTTL, time.
 func (l *Link) Run(ctx context.Context) error {
 	nc, err := l.connect()
 	if err != nil {
+		l.setErr(err)
 		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
+		l.setErr(err)
 		return err
 	}
 	local := l.opts.Local.Watch(func(o companion.EntityID, _ companion.Key) bool { return o == l.opts.Self })

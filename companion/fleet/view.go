@@ -20,6 +20,9 @@ const (
 	IgnoredTooManyKeys = "too_many_keys"
 )
 
+// IgnoredReasons are all the reasons, for metrics that show each from zero.
+var IgnoredReasons = []string{IgnoredBadKey, IgnoredBadName, IgnoredBadValue, IgnoredWrongEID, IgnoredWrongKey, IgnoredBadPresence, IgnoredTooManyKeys}
+
 // DefaultMaxRemoteKeys bounds the states held from the whole fleet.
 const DefaultMaxRemoteKeys = 1 << 20
 

@@ -41,27 +41,49 @@ func (s *Source) NotReady() []string {
 	return out
 }
 
+// Degraded lists what is wrong without making the node unhealthy or
+// unready: the fleet link down (with [fleet]). While NATS is away the SIP
+// peers carry on and the fleet's states stay as they were; the link
+// reconnects by itself, so a supervisor restarting the node, or a load
+// balancer taking it out, would not help.
+func (s *Source) Degraded() []string {
+	f, ok := s.fleet()
+	if !ok || f.Connected {
+		return nil
+	}
+	reason := f.LastError
+	if reason == "" {
+		reason = "not in sync yet"
+	}
+	return []string{"fleet link down: " + reason}
+}
+
 func (s *Source) serveHealthz(w http.ResponseWriter, _ *http.Request) {
-	report(w, s.Problems(), "ok")
+	report(w, s.Problems(), s.Degraded(), "ok")
 }
 
 func (s *Source) serveReadyz(w http.ResponseWriter, _ *http.Request) {
-	report(w, s.NotReady(), "ready")
+	report(w, s.NotReady(), s.Degraded(), "ready")
 }
 
-// report writes 200 and fine, or 503 and the problems, one a line. The
-// lines hold states and reasons the adapters wrote, which may quote
-// Asterisk or the network: control characters are escaped.
-func report(w http.ResponseWriter, problems []string, fine string) {
+// report writes 200 and fine, or 503 and the problems, one a line; then
+// each degradation on a line of its own, "degraded: ...", which does not
+// change the status code. The lines hold states and reasons the adapters
+// wrote, which may quote Asterisk or the network: control characters are
+// escaped.
+func report(w http.ResponseWriter, problems, degraded []string, fine string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if len(problems) == 0 {
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprintln(w, fine)
-		return
+	} else {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, p := range problems {
+			fmt.Fprintln(w, Printable(p))
+		}
 	}
-	w.WriteHeader(http.StatusServiceUnavailable)
-	for _, p := range problems {
-		fmt.Fprintln(w, Printable(p))
+	for _, d := range degraded {
+		fmt.Fprintln(w, "degraded: "+Printable(d))
 	}
 }
 

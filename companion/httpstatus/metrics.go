@@ -53,6 +53,16 @@ var (
 	provisionRuns     = desc("provision_runs_total", "Applies of the [[sorcery]] objects through ARI.")
 	provisionFailures = desc("provision_failures_total", "Applies of the [[sorcery]] objects that failed.")
 
+	fleetConnected = desc("fleet_connected", "1 while the fleet link is in sync with the NATS bucket.")
+	fleetMembers   = desc("fleet_members", "Other fleet members present (their presence key lives).")
+	fleetStates    = desc("fleet_states", "States held from the fleet.")
+	fleetKeys      = desc("fleet_keys", "This node's own keys in the bucket.")
+	fleetPending   = desc("fleet_keys_pending", "This node's keys waiting to be written into the bucket.")
+	fleetWrites    = desc("fleet_writes_total", "Writes and removals of this node's keys in the bucket.")
+	fleetFailures  = desc("fleet_write_failures_total", "Writes into the bucket that failed (each is retried).")
+	fleetPurged    = desc("fleet_purged_total", "Departed members' keys this node removed from the bucket.")
+	fleetIgnored   = desc("fleet_ignored_total", "Bucket entries ignored, by reason (wrong_eid, key_mismatch, bad_name, bad_value, bad_key, bad_presence, too_many_keys).", "reason")
+
 	listenerUp   = desc("sip_listener_up", "1 while a SIP listener is bound.", "listener")
 	sipConnsOpen = desc("sip_connections_open", "TCP and TLS connections open.")
 	sipRefused   = desc("sip_refused_total", "Connections (connection) and datagrams (datagram) from sources no peer may use.", "what")
@@ -66,6 +76,7 @@ var allDescs = []*prometheus.Desc{
 	publishSent, publishRetries, publishCoalesced, publishQueued, publishPubs, publishSlots, publishLastSent, publishLatency,
 	recvPubs, recvStates, recvRequests, recvAccepted, recvFiltered, recvNoise, recvRefused, boundsHit,
 	applyWrites, applyRefused, provisionRuns, provisionFailures,
+	fleetConnected, fleetMembers, fleetStates, fleetKeys, fleetPending, fleetWrites, fleetFailures, fleetPurged, fleetIgnored,
 	listenerUp, sipConnsOpen, sipRefused, sipForbidden, sipDropped, sipErrors,
 }
 
@@ -167,6 +178,20 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		p := s.Provision()
 		counter(provisionRuns, p.Runs)
 		counter(provisionFailures, p.Failures)
+	}
+
+	if f, ok := s.fleet(); ok {
+		gauge(fleetConnected, b2f(f.Connected))
+		gauge(fleetMembers, float64(len(f.Members)))
+		gauge(fleetStates, float64(f.HeldStates))
+		gauge(fleetKeys, float64(f.OurKeys))
+		gauge(fleetPending, float64(f.Pending))
+		counter(fleetWrites, f.Written)
+		counter(fleetFailures, f.Failed)
+		counter(fleetPurged, f.Purged)
+		for reason, n := range f.Ignored {
+			counter(fleetIgnored, n, reason)
+		}
 	}
 
 	for _, l := range s.listeners() {

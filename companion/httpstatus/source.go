@@ -27,6 +27,8 @@ type Source struct {
 	Apply          func() (companion.ApplyStats, bool)
 	PublisherStats func() []companion.PublisherStats
 	Provision      func() ProvisionState // nil without [ari]
+	// Fleet reports the fleet link; ok is false without [fleet].
+	Fleet func() (FleetState, bool)
 
 	// LocalTable holds this node's states (origin EID), RemoteTable the
 	// peers'; PeerOf names the peer holding an origin EID now.
@@ -55,6 +57,25 @@ func (a AMIState) Reconnects() uint64 {
 	return a.Connects - 1
 }
 
+// FleetState is the fleet link (companion/fleet.Link.Stats) as the
+// listener reports it.
+type FleetState struct {
+	Connected bool
+	// Members are the other present members: each one's Entity ID.
+	Members    []companion.EntityID
+	HeldStates int // valid states held from the fleet
+	OurKeys    int // our keys in the bucket
+	Pending    int // our keys waiting to be written
+	Written    uint64
+	Failed     uint64 // writes that failed (each is retried)
+	Purged     uint64 // departed members' keys removed by this node
+	// Ignored counts the bucket entries ignored, by reason (a constant of
+	// the fleet package; every reason is present, zero or not).
+	Ignored   map[string]uint64
+	LastError string    // why the link is down, or was last
+	SyncedAt  time.Time // the last full sync; zero before the first
+}
+
 // ProvisionState is what the provisioning keeper has done.
 type ProvisionState struct {
 	Runs, Failures uint64
@@ -67,6 +88,13 @@ func (s *Source) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+func (s *Source) fleet() (FleetState, bool) {
+	if s.Fleet == nil {
+		return FleetState{}, false
+	}
+	return s.Fleet()
 }
 
 func (s *Source) local() companion.LocalStats {

@@ -21,9 +21,11 @@ type Status struct {
 	Time      time.Time        `json:"time"`
 	Healthy   bool             `json:"healthy"`
 	Problems  []string         `json:"problems"`
-	AMI       *AMIStatus       `json:"ami"` // null without [ami]
+	Degraded  []string         `json:"degraded"` // wrong, but healthy: the fleet link down
+	AMI       *AMIStatus       `json:"ami"`      // null without [ami]
 	Listeners []ListenerStatus `json:"listeners"`
 	Provision *ProvisionStatus `json:"provision,omitempty"` // without [ari]: absent
+	Fleet     *FleetStatus     `json:"fleet"`               // null without [fleet]
 	Counts    Counts           `json:"counts"`
 	Peers     []PeerStatus     `json:"peers"`
 	// States are the current device and mailbox states, the local
@@ -52,6 +54,24 @@ type ProvisionStatus struct {
 	Failures  uint64     `json:"failures"`
 	LastRun   *time.Time `json:"last_run"`
 	LastError string     `json:"last_error,omitempty"`
+}
+
+// FleetStatus is the fleet link: the members present, what this node holds
+// of theirs and what it wrote of its own into the bucket.
+type FleetStatus struct {
+	Connected bool     `json:"connected"`
+	Members   []string `json:"members"` // the other present members' EIDs
+	States    int      `json:"states"`  // states held from the fleet
+	OurKeys   int      `json:"our_keys"`
+	Pending   int      `json:"pending"` // our keys waiting to be written
+	Written   uint64   `json:"written"` // writes and removals of our keys
+	Failed    uint64   `json:"failed"`  // writes that failed, each retried
+	Purged    uint64   `json:"purged"`  // departed members' keys removed by us
+	// Ignored counts bucket entries ignored, by reason (wrong_eid,
+	// bad_name, ...).
+	Ignored   map[string]uint64 `json:"ignored"`
+	LastError string            `json:"last_error,omitempty"`
+	SyncedAt  *time.Time        `json:"synced_at"` // the last full sync
 }
 
 // Counts are the node's totals since it started.
@@ -145,12 +165,19 @@ func (s *Source) head() Status {
 		Version:   s.Version,
 		Time:      now.UTC(),
 		Problems:  s.Problems(),
+		Degraded:  s.Degraded(),
 		Listeners: []ListenerStatus{},
 		Peers:     []PeerStatus{},
 	}
 	st.Healthy = len(st.Problems) == 0
 	if st.Problems == nil {
 		st.Problems = []string{}
+	}
+	if st.Degraded == nil {
+		st.Degraded = []string{}
+	}
+	if f, ok := s.fleet(); ok {
+		st.Fleet = fleetStatus(f)
 	}
 	if s.AMI != nil {
 		a := s.AMI()
@@ -205,6 +232,22 @@ func (s *Source) head() Status {
 		st.Peers = append(st.Peers, p)
 	}
 	return st
+}
+
+func fleetStatus(f FleetState) *FleetStatus {
+	out := &FleetStatus{
+		Connected: f.Connected, Members: make([]string, 0, len(f.Members)), States: f.HeldStates,
+		OurKeys: f.OurKeys, Pending: f.Pending, Written: f.Written, Failed: f.Failed, Purged: f.Purged,
+		Ignored: make(map[string]uint64, len(f.Ignored)), LastError: f.LastError, SyncedAt: timePtr(f.SyncedAt),
+	}
+	for _, m := range f.Members {
+		out.Members = append(out.Members, m.String())
+	}
+	slices.Sort(out.Members)
+	for r, n := range f.Ignored {
+		out.Ignored[r] = n
+	}
+	return out
 }
 
 func compareStrings(a, b string) int {
