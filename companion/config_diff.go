@@ -55,6 +55,8 @@ func DiffConfig(running, next *Config) ConfigDiff {
 func ReloadedConfig(running, next *Config) *Config {
 	c := *next
 	c.Node, c.AMI, c.ARI, c.Apply = running.Node, running.AMI, running.ARI, running.Apply
+	// The fleet link is built at start; it follows the file at the next.
+	c.Fleet = running.Fleet
 	return &c
 }
 
@@ -130,6 +132,7 @@ func restartFieldsChanged(a, b *Config) []string {
 	f.check("companion.sip_message_timeout", na.SIPMessageTimeout == nb.SIPMessageTimeout)
 	f.check("companion.sip_idle_timeout", na.SIPIdleTimeout == nb.SIPIdleTimeout)
 	f.check("companion.http_listen", na.HTTPListen == nb.HTTPListen)
+	f.check("fleet", sameFleet(a.Fleet, b.Fleet))
 
 	switch aa, ab := a.AMI, b.AMI; {
 	case aa == nil && ab == nil:
@@ -163,6 +166,22 @@ func restartFieldsChanged(a, b *Config) []string {
 }
 
 func sameFilter(a, b Filter) bool { return a.String() == b.String() }
+
+// sameFleet reports whether two [fleet] sections are the same, the
+// password compared by value and the filters by their source.
+func sameFleet(a, b *FleetConfig) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	sw := func(x, y FleetSwitches) bool {
+		return x.DeviceState == y.DeviceState && x.MailboxState == y.MailboxState &&
+			sameFilter(x.DeviceStateFilter, y.DeviceStateFilter) && sameFilter(x.MailboxStateFilter, y.MailboxStateFilter)
+	}
+	return slices.Equal(a.NATSURLs, b.NATSURLs) && a.Bucket == b.Bucket && a.Replicas == b.Replicas &&
+		a.PresenceTTL == b.PresenceTTL && a.CredsFile == b.CredsFile && a.NKeySeedFile == b.NKeySeedFile &&
+		a.Username == b.Username && sameSecret(a.Password, b.Password) && a.TLSCAFile == b.TLSCAFile &&
+		a.TLSCertFile == b.TLSCertFile && a.TLSKeyFile == b.TLSKeyFile && sw(a.Publish, b.Publish) && sw(a.Accept, b.Accept)
+}
 
 func sameSecret(a, b Secret) bool { return a.Reveal() == b.Reveal() }
 

@@ -91,3 +91,38 @@ func TestAcceptWidened(t *testing.T) {
 		}
 	}
 }
+
+// [fleet] is built at start: a change is reported as needing a restart,
+// and the running section stays.
+func TestDiffConfigFleetNeedsARestart(t *testing.T) {
+	running := reloadConfig(t, reloadPeer{name: "b"})
+	fleet := func(bucket string) string {
+		return "\n[fleet]\nnats_urls = [\"nats://127.0.0.1:4222\"]\nbucket = \"" + bucket + "\"\n  [fleet.publish]\n  device_state = true\n"
+	}
+	withFleet, err := ParseConfig("a.toml", []byte(reloadNodeTOML+fleet("one")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		from    *Config
+		src     string
+		restart bool
+	}{
+		{"added", running, reloadNodeTOML + fleet("one"), true},
+		{"unchanged", withFleet, reloadNodeTOML + fleet("one"), false},
+		{"bucket changed", withFleet, reloadNodeTOML + fleet("two"), true},
+	} {
+		next, err := ParseConfig("a.toml", []byte(tc.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := DiffConfig(tc.from, next)
+		if got := slices.Contains(d.Restart, "fleet"); got != tc.restart {
+			t.Errorf("%s: restart %v, want fleet listed: %v", tc.name, d.Restart, tc.restart)
+		}
+		if kept := ReloadedConfig(tc.from, next).Fleet; kept != tc.from.Fleet {
+			t.Errorf("%s: the running [fleet] was not kept", tc.name)
+		}
+	}
+}
