@@ -1,6 +1,7 @@
 package companion
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -178,9 +179,9 @@ func (l *Ledger) Save() error {
 	slices.SortFunc(lf.Entries, func(a, b ledgerEntry) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
 	})
-	b, err := json.MarshalIndent(lf, "", " ")
+	b, err := lf.encode()
 	if err == nil {
-		err = WriteFileAtomic(l.path, append(b, '\n'))
+		err = WriteFileAtomic(l.path, b)
 	}
 	if err != nil {
 		l.mu.Lock()
@@ -225,4 +226,26 @@ func WriteFileAtomic(path string, b []byte) (err error) {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// encode writes the file one entry a line: readable and diffable, and
+// without the cost of json.MarshalIndent's second pass over the whole
+// file, which a burst of new names pays at every save.
+func (lf ledgerFile) encode() ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(64 + 80*len(lf.Entries))
+	fmt.Fprintf(&b, "{\"version\":%d,\"entries\":[", lf.Version)
+	for i, e := range lf.Entries {
+		line, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n ")
+		b.Write(line)
+	}
+	b.WriteString("\n]}\n")
+	return b.Bytes(), nil
 }

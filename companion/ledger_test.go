@@ -1,6 +1,7 @@
 package companion
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +92,26 @@ func TestEchoesTakeLedgerNamesForEchoes(t *testing.T) {
 	}
 	if e.Device("Custom:y") || e.Mailbox(MailboxID{Box: "6000", Context: "default"}, 0, 1) {
 		t.Error("a name outside the ledger taken for an echo")
+	}
+}
+
+// A burst of new names saves the ledger before each batch of writes.
+func BenchmarkLedgerSave2000(b *testing.B) {
+	l, err := OpenLedger(filepath.Join(b.TempDir(), "applied.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	origin := EntityID{2, 0, 0, 0, 0, 2}
+	for i := range 2000 {
+		l.Record(KindDevice, fmt.Sprintf("PJSIP/%04d", i), origin)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		l.Record(KindDevice, fmt.Sprintf("PJSIP/new-%d", i), origin) // dirty: a real save
+		if err := l.Save(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
