@@ -74,6 +74,10 @@ func (a *Apply) writeDue(ctx context.Context) {
 	w := &a.writes
 	if w.next == len(w.batch) {
 		w.batch, w.next = a.collectDue(w.batch[:0]), 0
+		// The ledger is saved before a new name is written (write-ahead):
+		// once for the whole batch, not once per slot's worth of it, so
+		// that a burst of new names costs a few saves, not one per 16.
+		a.recordIntent(w.batch)
 	}
 	now := time.Now()
 	var start []target

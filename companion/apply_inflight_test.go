@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -146,4 +147,34 @@ func TestApplyWriteInFlightAcrossReapplyIsWrittenAgain(t *testing.T) {
 	time.Sleep(10 * time.Millisecond) // let Run take the Reapply while the write is held
 	close(g.gate)
 	waitFor(t, "the value written again", func() bool { return g.count("device Custom:PJSIP/a BUSY") >= 2 })
+}
+
+// The ledger is saved before new names are written, once per batch of due
+// writes, not once per slot's worth: 200 new devices at 4 writes in
+// flight cost a few saves, not 50.
+func TestApplySavesTheLedgerOncePerBatchOfNewNames(t *testing.T) {
+	l, err := OpenLedger(filepath.Join(t.TempDir(), "applied.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := NewTable()
+	peer := mustEIDv("02:00:00:00:00:02")
+	want := map[string]DeviceState{}
+	for i := range 200 {
+		remote.Set(peer, Device(fmt.Sprintf("PJSIP/%03d", i), InUse, true))
+		want[fmt.Sprintf("Custom:PJSIP/%03d", i)] = InUse
+	}
+	d := newReorderingAsterisk()
+	a := NewApply(applyCfg, remote, d, d, NewEchoes(applyCfg.DeviceName), func(EntityID) string { return "p" },
+		ApplyOptions{MaxInFlight: 4, Ledger: l})
+	stop := startApply(t, a)
+	defer stop()
+	waitFor(t, "every device written", func() bool { return d.holds(want) })
+	stop()
+	if n := len(l.Entries()); n != 200 {
+		t.Fatalf("ledger holds %d names, want 200", n)
+	}
+	if saves := l.saves.Load(); saves > 5 {
+		t.Errorf("%d ledger saves for 200 new names, want a few", saves)
+	}
 }

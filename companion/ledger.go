@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Ledger remembers, across restarts of the companion, what it wrote into
@@ -30,6 +31,8 @@ type Ledger struct {
 	mu      sync.Mutex
 	entries map[ledgerKey]EntityID
 	dirty   bool
+
+	saves atomic.Uint64 // files written, for tests
 }
 
 type ledgerKey struct {
@@ -182,6 +185,7 @@ func (l *Ledger) Save() error {
 	b, err := lf.encode()
 	if err == nil {
 		err = WriteFileAtomic(l.path, b)
+		l.saves.Add(1)
 	}
 	if err != nil {
 		l.mu.Lock()
