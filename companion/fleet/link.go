@@ -523,7 +523,12 @@ func (l *Link) connect() (*nats.Conn, error) {
 			l.log.Info("reconnected to NATS; resyncing", "server", nc.ConnectedUrlRedacted())
 			signal(l.resync)
 		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil || nc.IsClosed() {
+				// Our own Close at stop: expected, nothing to reconnect.
+				l.log.Debug("NATS connection closed")
+				return
+			}
 			l.log.Warn("disconnected from NATS; reconnecting", "err", err)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
