@@ -177,7 +177,7 @@ func (f *framer) nameByte(b byte) {
 		f.colon = true
 		n := string(f.name[:f.nameLen])
 		f.isCL = !f.nameBad && (n == "content-length" || n == "l")
-	case b == ' ' || b == '\t':
+	case trimmedSpace(b):
 		if f.nameLen > 0 {
 			f.nameEnd = true
 		}
@@ -197,7 +197,7 @@ func (f *framer) valueByte(b byte) {
 		return
 	}
 	switch {
-	case b == ' ' || b == '\t':
+	case trimmedSpace(b):
 		if f.digits > 0 {
 			f.gap = true
 		}
@@ -295,4 +295,15 @@ func (c *framedConn) Read(p []byte) (int, error) {
 		return n, errSlow
 	}
 	return n, err
+}
+
+// trimmedSpace reports the ASCII bytes sipgo trims around a header's name
+// and value (bytes.TrimSpace): a bare LF or a form feed inside a CRLF
+// line is whitespace to it, so "\nl: 0" is a Content-Length.
+func trimmedSpace(b byte) bool {
+	switch b {
+	case ' ', '\t', '\n', '\v', '\f':
+		return true
+	}
+	return false
 }
