@@ -10,11 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/astcompanion/sidecar/ami"
 	"github.com/astcompanion/sidecar/cmd/companion/internal/faultnet"
 	"github.com/astcompanion/sidecar/companion"
 	"github.com/astcompanion/sidecar/companion/config"
-	"github.com/astcompanion/sidecar/companion/sipstack"
 )
 
 // The bench's topology: companions built in-process (or, for the
@@ -155,37 +153,11 @@ func startBenchNodeConfig(cfg *companion.Config, v variant, log *slog.Logger) (*
 			p.MaxInFlight = v.inFlight()
 		}
 	}
-	n := &node{cfg: cfg, log: log, eid: cfg.Node.EID, out: io.Discard}
-	proxy := &observerProxy{}
-	if cfg.AMI != nil {
-		n.ami = ami.New(*cfg.AMI, log.With("part", "ami"), proxy)
-	}
-	stack, err := sipstack.New(sipstack.Options{
-		Node:      cfg.Node,
-		UserAgent: "asterisk-companion-bench/" + buildVersion(),
-		Logger:    log.With("part", "sip"),
-		Admit:     cfg.AdmitsSource,
-	})
+	n, err := newNodeWith(context.Background(), cfg, log, v.publisherOptions())
 	if err != nil {
 		return nil, err
 	}
-	n.stack = stack
-	ledger, err := openLedger(cfg, log)
-	if err != nil {
-		stack.Close()
-		return nil, err
-	}
-	n.x = companion.NewExchange(cfg, n.eid, companion.ExchangeOptions{
-		Ledger: ledger,
-		Sender: func(p *companion.PeerConfig, ev companion.Event) companion.Sender {
-			return stack.Sender(p.Publish, ev)
-		},
-		DeviceApplier:  n.applier(cfg.Apply.DeviceState),
-		MailboxApplier: n.applier(cfg.Apply.MailboxState),
-		Logger:         log,
-		Publisher:      v.publisherOptions(),
-	})
-	proxy.Observer = n.x.Observer()
+	n.out = io.Discard
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &benchNode{n: n, stop: cancel, done: make(chan error, 1)}
 	go func() { b.done <- n.run(ctx, "", nil) }()

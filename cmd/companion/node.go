@@ -60,6 +60,13 @@ const eidAttempts = 5
 var eidPauseForTest = 2 * time.Second
 
 func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*node, error) {
+	return newNodeWith(ctx, cfg, log, companion.PublisherOptions{})
+}
+
+// newNodeWith is newNode with the publishers tuned: the bench's
+// native-like baseline (PublisherOptions.FIFO) is built here too, so
+// that it differs from a real node in that switch only.
+func newNodeWith(ctx context.Context, cfg *companion.Config, log *slog.Logger, publisher companion.PublisherOptions) (*node, error) {
 	n := &node{cfg: cfg, log: log, eid: cfg.Node.EID, out: os.Stderr}
 	n.live.Store(cfg)
 	if cfg.ARI != nil {
@@ -117,8 +124,9 @@ func newNode(ctx context.Context, cfg *companion.Config, log *slog.Logger) (*nod
 	}
 	gate := newSnapshotGate(n.ami != nil, n.applier(cfg.Apply.MailboxState) != nil)
 	n.x = companion.NewExchange(cfg, n.eid, companion.ExchangeOptions{
-		Ledger: ledger,
-		Apply:  companion.ApplyOptions{Ready: gate.ready()},
+		Ledger:    ledger,
+		Apply:     companion.ApplyOptions{Ready: gate.ready()},
+		Publisher: publisher,
 		Sender: func(p *companion.PeerConfig, ev companion.Event) companion.Sender {
 			return stack.Sender(p.Publish, ev)
 		},
