@@ -119,6 +119,50 @@ type demoSide struct {
 	done chan error
 }
 
+// runNode parses src, builds s's companion and runs it until stopNode.
+// barrier, when not nil, orders its stop with the other demo nodes'.
+func (s *demoSide) runNode(src string, log *slog.Logger, barrier *stopBarrier) error {
+	cfg, err := config.Parse(s.name+".toml", []byte(src))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := newNode(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		return err
+	}
+	if barrier != nil {
+		n.barrier = barrier
+		barrier.join()
+	}
+	s.stop, s.done = cancel, make(chan error, 1)
+	go func() { s.done <- n.run(ctx, "", nil) }()
+	return nil
+}
+
+// stopNode asks s's companion to stop; waitNode waits for it.
+func (s *demoSide) stopNode() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+}
+
+// waitNode waits, at most within, for s's companion to have stopped.
+func (s *demoSide) waitNode(within time.Duration) error {
+	if s.done == nil {
+		return nil
+	}
+	defer func() { s.done = nil }()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(within):
+		return fmt.Errorf("%s's companion did not stop within %s", s.name, within)
+	}
+}
+
 func freeUDPPort() (int, error) {
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -149,46 +193,13 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 	barrier := newStopBarrier(5 * time.Second)
 	start := func(s, peer *demoSide, eid string) error {
 		src := pairConfig(s.name, eid, s.port, s.ast.addr(), peer.name, peer.port, "expiration = 120", "device_state = true\nmailbox_state = true")
-		cfg, err := config.Parse(s.name+".toml", []byte(src))
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		n, err := newNode(ctx, cfg, logFor(s.name))
-		if err != nil {
-			cancel()
-			return err
-		}
-		n.barrier = barrier
-		barrier.join()
-		s.stop, s.done = cancel, make(chan error, 1)
-		go func() { s.done <- n.run(ctx, "", nil) }()
-		return nil
-	}
-	// stopSide stops s's companion; wait for it with waitSide.
-	stopSide := func(s *demoSide) {
-		if s.stop != nil {
-			s.stop()
-			s.stop = nil
-		}
-	}
-	waitSide := func(s *demoSide) error {
-		if s.done == nil {
-			return nil
-		}
-		defer func() { s.done = nil }()
-		select {
-		case err := <-s.done:
-			return err
-		case <-time.After(10 * time.Second):
-			return fmt.Errorf("%s's companion did not stop within 10 s", s.name)
-		}
+		return s.runNode(src, logFor(s.name), barrier)
 	}
 	defer func() {
-		stopSide(a)
-		stopSide(b)
-		waitSide(a)
-		waitSide(b)
+		a.stopNode()
+		b.stopNode()
+		a.waitNode(10 * time.Second)
+		b.waitNode(10 * time.Second)
 	}()
 
 	step := func(format string, args ...any) { fmt.Fprintf(out, "• "+format+"\n", args...) }
@@ -232,7 +243,7 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 	}
 
 	step("ast1's companion stops gracefully: it removes its publications, ast2's companion clears what it asserted")
-	stopSide(a)
+	a.stopNode()
 	if err := expect(b, "Setvar DEVICE_STATE(Custom:PJSIP/alice)=UNAVAILABLE"); err != nil {
 		return err
 	}
@@ -240,9 +251,9 @@ func runDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 		return err
 	}
 	step("ast2's companion stops too: it removes its publications while ast1's companion still answers, then both close")
-	stopSide(b)
+	b.stopNode()
 	for _, s := range []*demoSide{a, b} {
-		if err := waitSide(s); err != nil {
+		if err := s.waitNode(10 * time.Second); err != nil {
 			return err
 		}
 	}

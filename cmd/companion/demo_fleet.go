@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-
-	"github.com/astcompanion/sidecar/companion/config"
 )
 
 // fleetConfig is the file of one fleet member beside a simulated
@@ -88,33 +85,13 @@ func runFleetDemo(out io.Writer, logFor func(string) *slog.Logger) error {
 	c.ast.SetDevice("PJSIP/carol", "NOT_INUSE")
 
 	start := func(s *demoSide, eid string) error {
-		src := fleetConfig(s.name, eid, s.ast.addr(), ns.ClientURL(), scratchStateDir(s.name, 0))
-		cfg, err := config.Parse(s.name+".toml", []byte(src))
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		n, err := newNode(ctx, cfg, logFor(s.name))
-		if err != nil {
-			cancel()
-			return err
-		}
-		s.stop, s.done = cancel, make(chan error, 1)
-		go func() { s.done <- n.run(ctx, "", nil) }()
-		return nil
+		return s.runNode(fleetConfig(s.name, eid, s.ast.addr(), ns.ClientURL(), scratchStateDir(s.name, 0)), logFor(s.name), nil)
 	}
+	// stopSide stops s's companion and waits for it: it removes its
+	// presence and keys on the way.
 	stopSide := func(s *demoSide) error {
-		if s.stop == nil {
-			return nil
-		}
-		s.stop()
-		s.stop = nil
-		select {
-		case err := <-s.done:
-			return err
-		case <-time.After(15 * time.Second):
-			return fmt.Errorf("%s's companion did not stop within 15 s", s.name)
-		}
+		s.stopNode()
+		return s.waitNode(15 * time.Second)
 	}
 	for _, s := range sides {
 		defer stopSide(s)
