@@ -79,7 +79,7 @@ func newFake() (*fakeNode, *Source) {
 	remoteT.Set(peerEID, companion.Device("PJSIP/bob", companion.Ringing, true))
 	lock := func() func() { f.mu.Lock(); return f.mu.Unlock }
 	src := &Source{
-		Node: "ast1", EID: selfEID, Version: "test", Peers: []string{"ast2", "quiet"},
+		Node: "ast1", EID: selfEID, Version: "test", PeerNames: func() []string { return []string{"ast2", "quiet"} },
 		AMI: func() AMIState { defer lock()(); return f.ami },
 		Listeners: func() []sipstack.ListenerState {
 			defer lock()()

@@ -13,9 +13,8 @@ type Source struct {
 	Node    string
 	EID     companion.EntityID
 	Version string
-	// Peers are the configured peers' names, in file order; PeerNames,
-	// when set, is asked instead, at every request (reload changes them).
-	Peers     []string
+	// PeerNames are the configured peers' names, in file order, asked at
+	// every request (reload changes them); nil: none.
 	PeerNames func() []string
 
 	AMI       func() AMIState // nil without [ami]
@@ -126,8 +125,8 @@ func (s *Source) publishers() []companion.PublisherStats {
 }
 
 func (s *Source) peers() []string {
-	if s.PeerNames != nil {
-		return s.PeerNames()
+	if s.PeerNames == nil {
+		return nil
 	}
-	return s.Peers
+	return s.PeerNames()
 }
